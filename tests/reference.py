@@ -1,4 +1,4 @@
-"""Shared fixtures: reference facts and small real data."""
+"""Published facts the tests check against."""
 
 from __future__ import annotations
 
