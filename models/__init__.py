@@ -9,6 +9,7 @@
 # Each family file registers its builders when imported.
 from . import alexnet, efficientnet, examples, googlenet, lenet, mobilenet_v1, mobilenet_v2, nin, resnet, vgg  # noqa: F401
 from ._base import Classifier
+from .summary import LayerRow, Summary, summarize
 from ._registry import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -28,12 +29,15 @@ __all__ = [
     "IMAGENET_STD",
     "Classifier",
     "InputSizeError",
+    "LayerRow",
     "ModelInfo",
     "Paper",
+    "Summary",
     "UnknownModelError",
     "check_input_size",
     "create_model",
     "get_model_info",
     "list_models",
     "register_model",
+    "summarize",
 ]
