@@ -9,6 +9,7 @@ where the shape changes.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -143,7 +144,7 @@ class ResNet(Classifier):
                 nn.init.zeros_(m.bias)
         if zero_init_residual:
             # Goyal et al. 2017 ("ImageNet in 1 hour"): the last norm of each residual branch starts
-            # at zero, so every block begins as identity + ReLU; +0.2-0.3% top-1 per torchvision.
+            # at zero, so every block begins as identity + ReLU (torchvision credits it with +0.2-0.3% top-1).
             for m in self.modules():
                 if isinstance(m, Bottleneck):
                     nn.init.zeros_(m.bn3.weight)
@@ -172,49 +173,49 @@ class ResNet(Classifier):
         return x if pre_logits else self.fc(x)
 
 
-def _resnet(block: Block, layers: list[int], **kwargs) -> ResNet:
+def _resnet(block: Block, layers: list[int], **kwargs: Any) -> ResNet:
     return ResNet(block, layers, **kwargs)
 
 
-def _register(torchvision: str) -> Callable:
-    return register_model(
-        family="resnet",
-        paper=RESNET_PAPER,
-        input_size=(3, 224, 224),
-        # Every conv and the max pool are padded and the pool is adaptive, so torch runs any size down
-        # to 1x1; 32, the total stride, is the smallest that leaves layer4 a real 1x1 map.
-        min_input_size=32,
-        num_classes=1000,
-        classifier="fc",
-        torchvision=torchvision,
-    )
+# What every ResNet says about itself; each builder adds its torchvision name.
+_RESNET_INFO: dict[str, Any] = dict(
+    family="resnet",
+    paper=RESNET_PAPER,
+    input_size=(3, 224, 224),
+    # Every conv and the max pool are padded and the final pool is adaptive, so torch runs any size
+    # down to 1x1; the total stride, 32, is the smallest input that gives layer4 one cell per 32x32
+    # patch rather than a cell computed mostly from padding.
+    min_input_size=32,
+    num_classes=1000,
+    classifier="fc",
+)
 
 
-@_register("resnet18")
-def resnet18(*, num_classes: int = 1000, in_channels: int = 3, **kwargs) -> ResNet:
+@register_model(torchvision="resnet18", **_RESNET_INFO)
+def resnet18(*, num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> ResNet:
     """ResNet-18 (He et al. 2015, arXiv:1512.03385): BasicBlock x [2, 2, 2, 2], 11.7M parameters."""
     return _resnet(BasicBlock, [2, 2, 2, 2], num_classes=num_classes, in_channels=in_channels, **kwargs)
 
 
-@_register("resnet34")
-def resnet34(*, num_classes: int = 1000, in_channels: int = 3, **kwargs) -> ResNet:
+@register_model(torchvision="resnet34", **_RESNET_INFO)
+def resnet34(*, num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> ResNet:
     """ResNet-34 (He et al. 2015, arXiv:1512.03385): BasicBlock x [3, 4, 6, 3], 21.8M parameters."""
     return _resnet(BasicBlock, [3, 4, 6, 3], num_classes=num_classes, in_channels=in_channels, **kwargs)
 
 
-@_register("resnet50")
-def resnet50(*, num_classes: int = 1000, in_channels: int = 3, **kwargs) -> ResNet:
+@register_model(torchvision="resnet50", **_RESNET_INFO)
+def resnet50(*, num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> ResNet:
     """ResNet-50 (He et al. 2015, arXiv:1512.03385): Bottleneck x [3, 4, 6, 3], 25.6M parameters."""
     return _resnet(Bottleneck, [3, 4, 6, 3], num_classes=num_classes, in_channels=in_channels, **kwargs)
 
 
-@_register("resnet101")
-def resnet101(*, num_classes: int = 1000, in_channels: int = 3, **kwargs) -> ResNet:
+@register_model(torchvision="resnet101", **_RESNET_INFO)
+def resnet101(*, num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> ResNet:
     """ResNet-101 (He et al. 2015, arXiv:1512.03385): Bottleneck x [3, 4, 23, 3], 44.5M parameters."""
     return _resnet(Bottleneck, [3, 4, 23, 3], num_classes=num_classes, in_channels=in_channels, **kwargs)
 
 
-@_register("resnet152")
-def resnet152(*, num_classes: int = 1000, in_channels: int = 3, **kwargs) -> ResNet:
+@register_model(torchvision="resnet152", **_RESNET_INFO)
+def resnet152(*, num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> ResNet:
     """ResNet-152 (He et al. 2015, arXiv:1512.03385): Bottleneck x [3, 8, 36, 3], 60.2M parameters."""
     return _resnet(Bottleneck, [3, 8, 36, 3], num_classes=num_classes, in_channels=in_channels, **kwargs)
