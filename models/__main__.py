@@ -58,7 +58,9 @@ def _list(args: argparse.Namespace) -> str:
     lines = [f"{'name':<{width}}  {'family':<12} {'input':<11} {'classes':>7}  paper"]
     for i in infos:
         size = "x".join(map(str, i.input_size))
-        lines.append(f"{i.name:<{width}}  {i.family:<12} {size:<11} {i.num_classes:>7}  {i.paper.authors} ({i.paper.year})")
+        authors = i.paper.authors.split(",")
+        who = authors[0] + (" et al." if len(authors) > 2 else "".join("," + a for a in authors[1:]))
+        lines.append(f"{i.name:<{width}}  {i.family:<12} {size:<11} {i.num_classes:>7}  {who} ({i.paper.year})")
     return "\n".join(lines)
 
 
