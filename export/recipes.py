@@ -1,0 +1,174 @@
+"""Training recipes: one frozen :class:`Recipe` per network of the zoo.
+
+A recipe is the whole of what training needs to know that is not data: optimizer, learning
+rate and schedule, epochs, batch size and the resolution the digits are resized to. The
+numbers below were tuned so that every network of :data:`DEFAULT_SET` reaches >= 97 % test
+top-1 on scikit-learn's digits (LeNet-5 >= 98 %) on a 2-core CPU, the whole set in about
+15 minutes; ``docs/model-zoo.md`` has what they measured.
+
+Command-line flags override a recipe field only when given: ``recipe.override(epochs=None)``
+is the recipe itself. This module imports nothing heavy, so tools can read recipes without torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "DEFAULT_SET",
+    "FINETUNE_OVERRIDES",
+    "OPTIMIZERS",
+    "RECIPES",
+    "SCHEDULES",
+    "Recipe",
+    "get_recipe",
+]
+
+log = logging.getLogger(__name__)
+
+OPTIMIZERS = ("sgd", "adamw", "adam")
+SCHEDULES = ("cosine", "linear", "step", "constant")
+AUGMENTS = ("none", "affine")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to train one network.
+
+    ``lr`` is the peak learning rate for a global batch of ``batch_size`` images (split over
+    the processes of a distributed run, so the updates are the same). ``warmup_epochs`` ramp the
+    rate up linearly first; ``schedule`` then decays it per step. ``patience`` stops training
+    after that many epochs without a better validation top-1 (``None``: never).
+    ``backbone_lr_scale`` multiplies the learning rate of the pretrained layers when fine-tuning.
+    ``augment`` is the batch augmentation of in-memory data (``"affine"``: small random
+    rotation, scale and shift); image folders always get random resized crops and flips.
+    ``model_options`` go to the network's builder (``aux_logits``, ``dropout``, ...).
+    """
+
+    optimizer: str = "sgd"
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: str = "cosine"
+    warmup_epochs: float = 0.0
+    epochs: int = 10
+    batch_size: int = 64
+    image_size: int = 32
+    label_smoothing: float = 0.0
+    patience: int | None = None
+    backbone_lr_scale: float = 0.1
+    augment: str = "none"
+    grad_clip: float | None = None
+    channels_last: bool = False
+    model_options: tuple[tuple[str, Any], ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if isinstance(self.model_options, Mapping):
+            object.__setattr__(self, "model_options", tuple(sorted(self.model_options.items())))
+        else:
+            object.__setattr__(self, "model_options", tuple(tuple(kv) for kv in self.model_options))
+        checks = [
+            (self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"),
+            (self.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}"),
+            (self.augment in AUGMENTS, f"augment must be one of {', '.join(AUGMENTS)}, got {self.augment!r}"),
+            (self.lr > 0, f"lr must be > 0, got {self.lr}"),
+            (self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
+            (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
+            (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
+            (self.image_size >= 1, f"image_size must be >= 1, got {self.image_size}"),
+            (0 <= self.label_smoothing < 1, f"label_smoothing must be in [0, 1), got {self.label_smoothing}"),
+            (self.patience is None or self.patience >= 1, f"patience must be >= 1 or None, got {self.patience}"),
+            (self.backbone_lr_scale >= 0, f"backbone_lr_scale must be >= 0, got {self.backbone_lr_scale}"),
+            (0 <= self.warmup_epochs < self.epochs, f"warmup_epochs must be in [0, epochs), got {self.warmup_epochs}"),
+            (self.grad_clip is None or self.grad_clip > 0, f"grad_clip must be > 0 or None, got {self.grad_clip}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """``model_options`` as a dict, ready for ``create_model(name, **recipe.options)``."""
+        return dict(self.model_options)
+
+    def override(self, **changes: Any) -> Recipe:
+        """A copy with the changes that are not ``None`` (flags the user did not give stay ``None``)."""
+        changes = {k: v for k, v in changes.items() if v is not None}
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise TypeError(f"unknown recipe field(s): {', '.join(sorted(unknown))}")
+        if not changes:
+            return self
+        # A shorter run keeps its warm-up inside the run instead of failing validation.
+        if "epochs" in changes and "warmup_epochs" not in changes:
+            changes["warmup_epochs"] = min(self.warmup_epochs, max(0.0, changes["epochs"] - 1) / 2)
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["model_options"] = self.options
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Recipe:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+# The networks `python -m export build` trains and exports, in training order (small first).
+DEFAULT_SET: tuple[str, ...] = (
+    "lenet5",
+    "alexnet",
+    "zfnet",
+    "vgg16",
+    "vgg19",
+    "nin_cifar",
+    "googlenet",
+    "resnet18",
+    "resnet50",
+    "resnet152",
+    "mobilenet_v1",
+    "mobilenet_v2",
+    "efficientnet_b0",
+)
+
+# Digits are 8x8: every network trains at the smallest resolution it takes comfortably
+# (model.info.min_input_size), which is what makes 13 networks fit in 15 CPU minutes.
+RECIPES: dict[str, Recipe] = {
+    "lenet5": Recipe(optimizer="adam", lr=3e-3, weight_decay=0.0, epochs=15, batch_size=32, image_size=32, patience=6),
+    "alexnet": Recipe(optimizer="sgd", lr=0.02, epochs=8, batch_size=64, image_size=67, warmup_epochs=1),
+    "zfnet": Recipe(optimizer="sgd", lr=0.02, epochs=8, batch_size=64, image_size=67, warmup_epochs=1),
+    "vgg16": Recipe(optimizer="sgd", lr=0.02, epochs=8, batch_size=64, image_size=32, warmup_epochs=1),
+    "vgg19": Recipe(optimizer="sgd", lr=0.02, epochs=8, batch_size=64, image_size=32, warmup_epochs=1),
+    "nin_cifar": Recipe(optimizer="sgd", lr=0.05, epochs=10, batch_size=64, image_size=32, warmup_epochs=1),
+    "googlenet": Recipe(
+        optimizer="sgd", lr=0.05, epochs=8, batch_size=64, image_size=32, model_options={"aux_logits": True}
+    ),
+    "resnet18": Recipe(optimizer="sgd", lr=0.05, epochs=8, batch_size=64, image_size=32),
+    "resnet50": Recipe(optimizer="sgd", lr=0.05, epochs=8, batch_size=64, image_size=32),
+    "resnet152": Recipe(optimizer="sgd", lr=0.05, epochs=8, batch_size=64, image_size=32),
+    "mobilenet_v1": Recipe(optimizer="sgd", lr=0.05, epochs=10, batch_size=64, image_size=32, weight_decay=4e-5),
+    "mobilenet_v2": Recipe(optimizer="sgd", lr=0.05, epochs=10, batch_size=64, image_size=32, weight_decay=4e-5),
+    "efficientnet_b0": Recipe(optimizer="sgd", lr=0.05, epochs=10, batch_size=64, image_size=32, weight_decay=1e-5),
+}
+
+# What `python -m export finetune` changes in a network's recipe: a few labelled images give
+# a handful of steps per epoch, so more epochs of smaller batches, and no early stopping on a
+# validation set of the same few images.
+FINETUNE_OVERRIDES: dict[str, Any] = {"epochs": 30, "batch_size": 16, "patience": None, "warmup_epochs": 0.0}
+
+
+def get_recipe(name: str) -> Recipe:
+    """The recipe of ``name``; a network without one gets a generic recipe at its smallest size."""
+    if name in RECIPES:
+        return RECIPES[name]
+    from models import get_model_info  # imported here: reading recipes needs no torch
+
+    info = get_model_info(name)
+    size = info.input_size[1] if info.fixed_input_size else max(32, info.min_input_size)
+    log.info("%s has no tuned recipe; using the generic one at %dx%d", name, size, size)
+    return Recipe(image_size=size)
