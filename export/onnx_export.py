@@ -1,0 +1,382 @@
+"""PyTorch -> ONNX, and the checks that the ONNX file computes what the network computes.
+
+The exported graph takes one float32 NCHW tensor ``input`` with a dynamic batch dimension
+and returns ``logits`` and ``probabilities`` (the softmax is part of the graph, so a client
+needs no post-processing). We use the dynamo exporter (``torch.export`` + onnxscript): in
+torch 2.13 it gives a clean opset-18 graph for every family of the zoo (BatchNorm folded,
+SiLU, squeeze-excitation, adaptive pooling at the served size), where the TorchScript exporter
+cannot export adaptive pooling with a dynamic batch at all.
+
+The file also describes itself: name, version, labels and the input spec go into the ONNX
+metadata (``metadata_props``), so a lone ``.onnx`` file is enough to use the model.
+
+Verification (:func:`verify_parity`, :func:`evaluate`) compares ONNX Runtime with PyTorch on
+random and real inputs and measures the test accuracy again through ONNX Runtime.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import logging
+import os
+import time
+import warnings
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import torch
+from torch import Tensor, nn
+
+from .repository import TensorSpec
+
+__all__ = [
+    "INPUT_NAME",
+    "METADATA_PREFIX",
+    "OUTPUT_NAMES",
+    "ExportError",
+    "ExportOptions",
+    "ServingModel",
+    "benchmark",
+    "check_onnx",
+    "compare_sessions",
+    "evaluate",
+    "export_onnx",
+    "graph_signature",
+    "make_session",
+    "read_metadata",
+    "run_session",
+    "serving_copy",
+    "verify_parity",
+    "write_metadata",
+]
+
+log = logging.getLogger(__name__)
+
+INPUT_NAME = "input"
+OUTPUT_NAMES = ("logits", "probabilities")
+BATCH_DIM = "batch"
+METADATA_PREFIX = "cnnserve."
+_ONNX_DTYPES = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.FLOAT16: "float16"}
+
+
+class ExportError(RuntimeError):
+    """Export or verification failed; the message says what differed and what to try."""
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """How a network is exported and checked. Recorded in the card: a change means a rebuild.
+
+    ``atol`` bounds the largest |logit difference| between ONNX Runtime and PyTorch (float32).
+    Above |logit| = ``atol / rtol`` (100) that bound is finer than float32 can resolve (one ulp
+    at 256 is 3e-5), so the bound is ``max(atol, rtol * max|logit|)``: 1e-4 for every sensibly
+    trained network, a few ulps for the huge logits of a barely trained (``--quick``) one.
+    ``random_inputs`` and ``real_inputs`` are how many of each the parity check feeds, in
+    batches of ``parity_batch_sizes`` (1 and a larger one exercise the dynamic batch).
+    """
+
+    opset: int = 18
+    atol: float = 1e-4
+    rtol: float = 1e-6
+    random_inputs: int = 16
+    real_inputs: int = 64
+    parity_batch_sizes: tuple[int, ...] = (1, 8)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.opset < 17:
+            raise ValueError(f"opset must be >= 17 (the served graphs need it), got {self.opset}")
+        if self.atol <= 0 or self.rtol < 0:
+            raise ValueError(f"atol must be > 0 and rtol >= 0, got atol={self.atol}, rtol={self.rtol}")
+        if not self.parity_batch_sizes or min(self.parity_batch_sizes) < 1:
+            raise ValueError(f"parity_batch_sizes must be >= 1, got {self.parity_batch_sizes}")
+        object.__setattr__(self, "parity_batch_sizes", tuple(int(b) for b in self.parity_batch_sizes))
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["parity_batch_sizes"] = list(self.parity_batch_sizes)
+        return data
+
+
+class ServingModel(nn.Module):
+    """``network(x)`` -> (logits, softmax(logits)); ``half`` runs the network in float16 between float32 casts."""
+
+    def __init__(self, network: nn.Module, half: bool = False) -> None:
+        super().__init__()
+        self.network = network.half() if half else network
+        self.half = half
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        logits = self.network(x.half() if self.half else x)
+        if self.half:
+            # The softmax in float32: a float16 exp of large logits overflows to inf.
+            logits = logits.float()
+        return logits, torch.softmax(logits, dim=1)
+
+
+def serving_copy(model: nn.Module) -> nn.Module:
+    """An eval-mode copy of ``model`` as served: GoogLeNet's auxiliary classifiers dropped."""
+    net = copy.deepcopy(model).cpu().float().eval()
+    drop_aux = getattr(net, "drop_aux", None)
+    if callable(drop_aux):
+        drop_aux()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net
+
+
+def export_onnx(
+    model: nn.Module,
+    path: str | os.PathLike[str],
+    input_shape: Sequence[int],
+    *,
+    metadata: Mapping[str, Any] | None = None,
+    options: ExportOptions = ExportOptions(),
+    half: bool = False,
+) -> Path:
+    """Export ``model`` (served as by :func:`serving_copy`) for (N, *input_shape) float32 inputs.
+
+    ``half`` exports a float16 network with float32 input and outputs (Cast nodes at both ends).
+    ``metadata`` goes into the file's ``metadata_props`` (see :func:`write_metadata`).
+    """
+    path = Path(path)
+    net = ServingModel(serving_copy(model), half=half).eval()
+    shape = tuple(int(d) for d in input_shape)
+    example = torch.zeros(2, *shape)
+    batch = torch.export.Dim(BATCH_DIM, min=1, max=4096)
+    log.debug("exporting %s for input (N, %s)%s", type(model).__name__, shape, " in float16" if half else "")
+    with _quiet_exporter():
+        try:
+            program = torch.onnx.export(
+                net,
+                (example,),
+                None,
+                dynamo=True,
+                input_names=[INPUT_NAME],
+                output_names=list(OUTPUT_NAMES),
+                opset_version=options.opset,
+                dynamic_shapes=({0: batch},),
+                optimize=True,
+                verbose=False,
+            )
+        except Exception as err:  # the exporter raises many types; they all mean the same to the caller
+            raise ExportError(
+                f"torch.onnx.export failed for {type(model).__name__} at input {shape}: {type(err).__name__}: {err}; "
+                "check that the network runs on a (2, *input_shape) tensor in eval mode"
+            ) from err
+    proto = program.model_proto
+    proto.producer_name = "cnnserve"
+    _set_metadata(proto, metadata or {})
+    _save(proto, path)
+    return path
+
+
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """Silence the exporter's own progress and warnings (``torchvision is not installed``, pass logs).
+
+    With this module's logger at DEBUG they are left alone.
+    """
+    if log.isEnabledFor(logging.DEBUG):
+        yield
+        return
+    loggers = [logging.getLogger(n) for n in ("torch.onnx", "onnxscript", "onnx_ir")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the exporter's deprecation chatter, not ours to fix
+            yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
+def _save(proto: onnx.ModelProto, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    onnx.save_model(proto, tmp)
+    os.replace(tmp, path)
+
+
+def _encode(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def _set_metadata(proto: onnx.ModelProto, metadata: Mapping[str, Any]) -> None:
+    keep = {p.key: p.value for p in proto.metadata_props if not p.key.startswith(METADATA_PREFIX)}
+    keep.update({METADATA_PREFIX + key: _encode(value) for key, value in metadata.items()})
+    del proto.metadata_props[:]
+    for key, value in sorted(keep.items()):
+        proto.metadata_props.add(key=key, value=value)
+    version = metadata.get("version")
+    if isinstance(version, int):
+        proto.model_version = version
+    if "description" in metadata:
+        proto.doc_string = str(metadata["description"])
+
+
+def write_metadata(path: str | os.PathLike[str], metadata: Mapping[str, Any]) -> None:
+    """Replace the ``cnnserve.*`` metadata of an ONNX file (values that are not strings become JSON)."""
+    proto = onnx.load_model(os.fspath(path))
+    _set_metadata(proto, metadata)
+    _save(proto, Path(path))
+
+
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The ``cnnserve.*`` metadata of an ONNX file, JSON values decoded, without loading the weights."""
+    proto = onnx.load_model(os.fspath(path), load_external_data=False)
+    out: dict[str, Any] = {}
+    for prop in proto.metadata_props:
+        if prop.key.startswith(METADATA_PREFIX):
+            try:
+                out[prop.key[len(METADATA_PREFIX) :]] = json.loads(prop.value)
+            except json.JSONDecodeError:
+                out[prop.key[len(METADATA_PREFIX) :]] = prop.value
+    return out
+
+
+def graph_signature(path_or_proto: str | os.PathLike[str] | onnx.ModelProto) -> tuple[list[TensorSpec], list[TensorSpec]]:
+    """The graph's inputs and outputs as :class:`TensorSpec` records (-1 for a symbolic dimension)."""
+    proto = (
+        path_or_proto
+        if isinstance(path_or_proto, onnx.ModelProto)
+        else onnx.load_model(os.fspath(path_or_proto), load_external_data=False)
+    )
+    initializers = {i.name for i in proto.graph.initializer}
+
+    def spec(value: onnx.ValueInfoProto) -> TensorSpec:
+        tensor = value.type.tensor_type
+        dims = [d.dim_value if d.HasField("dim_value") else -1 for d in tensor.shape.dim]
+        return TensorSpec(name=value.name, dtype=_ONNX_DTYPES.get(tensor.elem_type, str(tensor.elem_type)), shape=dims)
+
+    inputs = [spec(v) for v in proto.graph.input if v.name not in initializers]
+    return inputs, [spec(v) for v in proto.graph.output]
+
+
+def check_onnx(path: str | os.PathLike[str]) -> None:
+    """``onnx.checker`` with ``full_check`` (types and shapes inferred); raises :class:`ExportError`."""
+    try:
+        onnx.checker.check_model(os.fspath(path), full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as err:
+        raise ExportError(f"{path} is not a valid ONNX model: {err}") from err
+
+
+def make_session(path: str | os.PathLike[str], threads: int | None = None):
+    """A CPU ONNX Runtime session (``threads``: intra-op threads, ``None`` for ORT's default)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    # Build machines are shared: a spinning thread pool waiting for a busy core costs more than it saves.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if threads:
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+    return ort.InferenceSession(os.fspath(path), sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+def run_session(session: Any, x: np.ndarray, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Logits and probabilities for ``x`` (N, C, H, W), in batches."""
+    logits, probs = [], []
+    for start in range(0, len(x), batch_size):
+        out = session.run(list(OUTPUT_NAMES), {INPUT_NAME: np.ascontiguousarray(x[start : start + batch_size], np.float32)})
+        logits.append(out[0])
+        probs.append(out[1])
+    return np.concatenate(logits), np.concatenate(probs)
+
+
+def _torch_logits(net: nn.Module, x: np.ndarray, batch_size: int) -> np.ndarray:
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(x), batch_size):
+            out.append(net(torch.from_numpy(np.ascontiguousarray(x[start : start + batch_size]))).float().numpy())
+    return np.concatenate(out)
+
+
+def verify_parity(
+    model: nn.Module,
+    session: Any,
+    input_shape: Sequence[int],
+    real_inputs: np.ndarray | None = None,
+    *,
+    options: ExportOptions = ExportOptions(),
+    net: nn.Module | None = None,
+) -> dict[str, Any]:
+    """ONNX Runtime vs PyTorch on random inputs and (if given) real ones.
+
+    Returns, per input kind, the largest |logit difference|, the top-1 agreement and how many
+    inputs were compared, plus whether the float32 bounds hold (``passed``). ``net`` is the
+    already prepared :func:`serving_copy`, if the caller has one.
+    """
+    net = net if net is not None else serving_copy(model)
+    rng = np.random.default_rng(options.seed)
+    kinds = {"random": rng.standard_normal((options.random_inputs, *input_shape), dtype=np.float32)}
+    if real_inputs is not None and len(real_inputs):
+        kinds["real"] = np.asarray(real_inputs[: options.real_inputs], dtype=np.float32)
+    report: dict[str, Any] = {"atol": options.atol, "rtol": options.rtol}
+    worst, agree, largest = 0.0, 1.0, 0.0
+    for kind, x in kinds.items():
+        diffs, agreements = [], []
+        for batch_size in options.parity_batch_sizes:
+            ref = _torch_logits(net, x, batch_size)
+            largest = max(largest, float(np.max(np.abs(ref))))
+            got, probs = run_session(session, x, batch_size)
+            diffs.append(float(np.max(np.abs(got - ref))))
+            agreements.append(float(np.mean(got.argmax(1) == ref.argmax(1))))
+            if not np.allclose(probs.sum(1), 1.0, atol=1e-4):
+                raise ExportError("the exported probabilities do not sum to 1: the softmax is not over the classes")
+        report[kind] = {"count": len(x), "max_abs_diff": max(diffs), "top1_agreement": min(agreements)}
+        worst, agree = max(worst, max(diffs)), min(agree, min(agreements))
+    report["batch_sizes"] = list(options.parity_batch_sizes)
+    report["max_abs_diff"] = worst
+    report["top1_agreement"] = agree
+    report["max_abs_logit"] = largest
+    report["tolerance"] = max(options.atol, options.rtol * largest)
+    report["passed"] = worst <= report["tolerance"] and agree == 1.0
+    return report
+
+
+def compare_sessions(reference: Any, candidate: Any, x: np.ndarray, batch_size: int = 32) -> dict[str, Any]:
+    """How far a variant's logits are from the float32 model's on ``x`` (informative, no bound)."""
+    ref, _ = run_session(reference, x, batch_size)
+    got, _ = run_session(candidate, x, batch_size)
+    return {
+        "count": len(x),
+        "max_abs_diff": float(np.max(np.abs(got.astype(np.float32) - ref))),
+        "top1_agreement": float(np.mean(got.argmax(1) == ref.argmax(1))),
+    }
+
+
+def evaluate(session: Any, images: np.ndarray, targets: np.ndarray, batch_size: int = 64) -> dict[str, float]:
+    """Top-1 (and top-5, with at least 5 classes) accuracy in percent through ONNX Runtime."""
+    logits, _ = run_session(session, images, batch_size)
+    targets = np.asarray(targets)
+    out = {"top1": round(100.0 * float(np.mean(logits.argmax(1) == targets)), 3), "count": int(len(targets))}
+    if logits.shape[1] >= 5:
+        top5 = np.argsort(-logits, axis=1)[:, :5]
+        out["top5"] = round(100.0 * float(np.mean((top5 == targets[:, None]).any(1))), 3)
+    return out
+
+
+def benchmark(session: Any, input_shape: Sequence[int], batch_sizes: Iterable[int] = (1,), seconds: float = 0.5) -> dict[str, float]:
+    """Median latency in milliseconds per batch size (``latency_ms_b{n}``): a rough CPU figure, not a benchmark suite."""
+    out = {}
+    for batch in batch_sizes:
+        x = np.zeros((batch, *input_shape), dtype=np.float32)
+        session.run(None, {INPUT_NAME: x})  # warm-up: first run allocates
+        times: list[float] = []
+        deadline = time.perf_counter() + seconds
+        while len(times) < 3 or (time.perf_counter() < deadline and len(times) < 200):
+            start = time.perf_counter()
+            session.run(None, {INPUT_NAME: x})
+            times.append(time.perf_counter() - start)
+        out[f"latency_ms_b{batch}"] = round(1000 * float(np.median(times)), 3)
+    return out

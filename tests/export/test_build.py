@@ -1,0 +1,199 @@
+"""``python -m export build`` and ``import-torchvision``: what gets published, and when nothing does.
+
+Tests that build work on a copy of lenet5 from the session's ``quick_repository`` (and its
+quick checkpoint), so each costs one LeNet-5 export at most.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+import models
+from export import build as build_module
+from export.__main__ import main
+from export.build import BuildOptions, ExportError, _ordered, build, import_torchvision
+from export.onnx_export import read_metadata
+from export.quantize import QuantizeOptions
+from export.repository import Repository
+from export.verify import verify_repository
+from export.weights import WeightsError, read_checkpoint, save_checkpoint
+
+
+@pytest.fixture
+def lenet_copy(quick_repository: Path, tmp_path: Path) -> BuildOptions:
+    """lenet5's published folder and quick checkpoint, copied; options that build them again."""
+    shutil.copytree(quick_repository / "lenet5", tmp_path / "repo" / "lenet5")
+    source = quick_repository.parent / "checkpoints" / "quick" / "lenet5"
+    shutil.copytree(source, tmp_path / "runs" / "quick" / "lenet5")
+    return BuildOptions(models=["lenet5"], repository=tmp_path / "repo", checkpoints=tmp_path / "runs",
+                        quick=True, progress=False, threads=1)
+
+
+def snapshot(root: Path) -> dict[str, tuple[int, int] | None]:
+    """Every path below ``root``, with the modification time and size of the files."""
+    return {
+        str(p.relative_to(root)): (p.stat().st_mtime_ns, p.stat().st_size) if p.is_file() else None
+        for p in root.rglob("*")
+    }
+
+
+def test_rebuild_with_nothing_changed_does_no_work(lenet_copy: BuildOptions, monkeypatch) -> None:
+    before = snapshot(lenet_copy.repository.parent)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("an up-to-date checkpoint was trained again")
+
+    monkeypatch.setattr("export.train.train", no_training)
+    monkeypatch.setattr(build_module, "export_and_publish", no_training)
+    [result] = build(lenet_copy)
+    assert (result.status, result.version) == ("up-to-date", 1)
+    assert snapshot(lenet_copy.repository.parent) == before
+
+
+def test_changed_checkpoint_publishes_the_next_version(lenet_copy: BuildOptions) -> None:
+    path = lenet_copy.checkpoint_dir("lenet5") / "checkpoint.pt"
+    with torch.serialization.safe_globals([torch.torch_version.TorchVersion]):
+        ckpt = read_checkpoint(path)
+    model = models.create_model("lenet5", **ckpt.meta.model_options)
+    model.load_state_dict({k: v + 0.01 if v.is_floating_point() else v for k, v in ckpt.state_dict.items()})
+    save_checkpoint(path, model, ckpt.meta)
+    old = (lenet_copy.repository / "lenet5" / "1" / "model.onnx").read_bytes()
+
+    [result] = build(lenet_copy)
+    assert (result.status, result.version) == ("published", 2)
+    repo = Repository(lenet_copy.repository)
+    card = repo.load_card("lenet5")
+    assert sorted(card.versions) == [1, 2] and card.latest_version == 2
+    assert (lenet_copy.repository / "lenet5" / "1" / "model.onnx").read_bytes() == old, "version 1 is kept"
+    assert read_metadata(lenet_copy.repository / "lenet5" / "2" / "model.onnx")["version"] == 2
+    assert card.versions[2].training["source_sha256"] != card.versions[1].training["source_sha256"]
+    assert verify_repository(lenet_copy.repository) == []
+    assert build(lenet_copy)[0].status == "up-to-date"
+
+
+def test_changed_export_options_rebuild(lenet_copy: BuildOptions) -> None:
+    options = dataclasses.replace(lenet_copy, quantize=QuantizeOptions(variants=("int8",)))
+    [result] = build(options)
+    assert (result.status, result.version) == ("published", 2)
+    card = Repository(options.repository).load_card("lenet5")
+    assert set(card.versions[2].variants) == {"fp32", "int8"}
+    assert not (options.repository / "lenet5" / "2" / "model.fp16.onnx").exists()
+
+
+def test_a_variant_below_the_accuracy_bound_is_not_published(lenet_copy: BuildOptions, monkeypatch) -> None:
+    real_evaluate = build_module.evaluate
+
+    def worse_int8(session, images, targets, batch_size=64):
+        result = real_evaluate(session, images, targets, batch_size)
+        if session._model_path.endswith("model.int8.onnx"):
+            result = {**result, "top1": result["top1"] - 5.0}
+        return result
+
+    monkeypatch.setattr(build_module, "evaluate", worse_int8)
+    [result] = build(dataclasses.replace(lenet_copy, force=True))
+    assert result.status == "published"
+    card = Repository(lenet_copy.repository).load_card("lenet5")
+    int8 = card.versions[2].variants["int8"]
+    assert not int8.published and "points below float32" in int8.reason and int8.sha256 is None
+    assert not (lenet_copy.repository / "lenet5" / "2" / "model.int8.onnx").exists()
+    assert card.versions[2].verification["variants"]["int8"]["top1_change"] == pytest.approx(-5.0)
+    assert verify_repository(lenet_copy.repository) == []
+
+
+def test_a_failed_export_publishes_nothing(lenet_copy: BuildOptions, monkeypatch) -> None:
+    def diverging(*args, **kwargs):
+        return {"passed": False, "max_abs_diff": 1.0, "tolerance": 1e-4, "top1_agreement": 0.5}
+
+    monkeypatch.setattr(build_module, "verify_parity", diverging)
+    before = snapshot(lenet_copy.repository)
+    [result] = build(dataclasses.replace(lenet_copy, force=True))
+    assert result.status == "failed" and "differs from PyTorch" in result.message
+    assert snapshot(lenet_copy.repository) == before, "no version folder, no staging folder, the same card"
+
+
+def test_quick_builds_are_labelled(quick_repository: Path) -> None:
+    for name in ("lenet5", "resnet18"):
+        card = Repository(quick_repository).load_card(name)
+        assert card.quick is True and "QUICK" in card.description
+        assert card.versions[1].verification["export_options"]["quick"] is True
+
+
+def test_build_order_puts_the_fastest_first() -> None:
+    assert _ordered(["resnet18", "custom", "lenet5", "resnet18"], ["lenet5", "alexnet", "resnet18"]) == [
+        "lenet5", "resnet18", "custom"
+    ]
+
+
+def test_unknown_model_fails_with_the_known_names(tmp_path: Path) -> None:
+    [result] = build(BuildOptions(models=["resnet9000"], repository=tmp_path, progress=False))
+    assert result.status == "failed" and "resnet18" in result.message
+
+
+def test_build_cli_up_to_date(lenet_copy: BuildOptions, capsys: pytest.CaptureFixture) -> None:
+    argv = ["build", "--models", "lenet5", "--repository", str(lenet_copy.repository), "--checkpoints",
+            str(lenet_copy.checkpoints), "--quick", "--threads", "1", "--quiet"]
+    assert main(argv) == 0
+    assert "lenet5: up-to-date version 1" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- import-torchvision
+
+
+@pytest.fixture(scope="module")
+def resnet18_pth(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "resnet18.pth"
+    torch.save(models.create_model("resnet18").state_dict(), path)
+    return path
+
+
+def test_import_rejects_weights_that_do_not_fit(tmp_path: Path) -> None:
+    path = tmp_path / "lenet.pth"
+    torch.save(models.create_model("lenet5").state_dict(), path)
+    with pytest.raises(WeightsError) as err:
+        import_torchvision("resnet18", path, options=BuildOptions(repository=tmp_path / "repo"))
+    message = str(err.value)
+    assert "missing keys: conv1.weight" in message and "unexpected keys: features.0.weight" in message
+    assert not (tmp_path / "repo").exists()
+
+
+def test_import_names_the_layouts_that_exist(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="googlenet_torchvision"):
+        import_torchvision("googlenet", tmp_path / "x.pth")
+
+
+def test_import_checks_the_labels_file(resnet18_pth: Path, tmp_path: Path) -> None:
+    labels = tmp_path / "labels.txt"
+    labels.write_text("cat\ndog\n")
+    with pytest.raises(ValueError, match="2 labels but the weights have 1000 classes"):
+        import_torchvision("resnet18", resnet18_pth, labels=labels, options=BuildOptions(repository=tmp_path))
+
+
+@pytest.mark.slow
+def test_import_torchvision_publishes_imagenet_preprocessing(resnet18_pth: Path, tmp_path: Path, capsys) -> None:
+    labels = tmp_path / "labels.txt"
+    labels.write_text("".join(f"class {i}\n" for i in range(1000)))
+    repo = tmp_path / "repo"
+    argv = ["import-torchvision", "resnet18", "--weights", str(resnet18_pth), "--labels", str(labels),
+            "--name", "resnet18-imagenet", "--repository", str(repo), "--threads", "1", "--quiet"]
+    assert main(argv) == 0
+    assert "resnet18-imagenet: published version 1" in capsys.readouterr().out
+    card = Repository(repo).load_card("resnet18-imagenet")
+    spec = card.input
+    assert (spec.resize, spec.crop, spec.color_mode, spec.shape) == (256, 224, "RGB", [3, 224, 224])
+    assert spec.mean == list(models.IMAGENET_MEAN) and spec.std == list(models.IMAGENET_STD)
+    assert card.labels[1] == "class 1" and card.architecture.name == "resnet18"
+    version = card.versions[1]
+    assert version.training["source"] == "torchvision" and version.verification["parity"]["passed"]
+    assert not version.variants["int8"].published and "no labelled test data" in version.variants["int8"].reason
+    assert read_metadata(repo / "resnet18-imagenet" / "1" / "model.onnx")["labels"][1] == "class 1"
+    assert verify_repository(repo) == []
+
+
+def test_export_error_is_exported() -> None:
+    assert issubclass(ExportError, RuntimeError)
