@@ -1,0 +1,68 @@
+"""``create_app(settings)``: settings, lifespan, middleware, error handlers and routers; nothing else.
+
+Sessions are opened in the lifespan (in the background: the server is live at once and ready
+when a first model is), never at import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI
+
+from . import __version__
+from .dataplane import DataPlane
+from .deps import require_api_key
+from .errors import install_error_handlers
+from .metrics import Metrics, MetricsMiddleware
+from .middleware import BodyLimitMiddleware
+from .model_manager import ModelManager
+from .routers import health, metrics, models, predict, v2
+from .settings import Settings
+
+__all__ = ["create_app"]
+
+DESCRIPTION = """\
+Serves the image classifiers of a cnnserve model repository with ONNX Runtime.
+
+* `POST /predict`: images (multipart, raw body or base64 JSON) or a tensor; top-k classes.
+* `/v2/...`: the Open Inference Protocol (KServe v2 / Triton), binary tensor extension included.
+* `GET /models`: what is served, with status, provider and accuracy.
+
+Errors always have the shape `{"error": message, "code": reason, "status": http_status}`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings if settings is not None else Settings()
+    app_metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        manager = ModelManager(settings, app_metrics)
+        app.state.manager = manager
+        app.state.dataplane = DataPlane(manager, settings)
+        await manager.start()
+        try:
+            yield
+        finally:
+            await manager.stop()
+
+    app = FastAPI(title="cnnserve", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.metrics = app_metrics
+
+    # Outermost last: metrics see every answer, the 413s of the body limit included.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=app_metrics)
+    install_error_handlers(app)
+
+    protected = [Depends(require_api_key)]
+    app.include_router(health.router)
+    app.include_router(v2.health_router)
+    app.include_router(metrics.router)
+    app.include_router(models.router, dependencies=protected)
+    app.include_router(predict.router, dependencies=protected)
+    app.include_router(v2.router, dependencies=protected)
+    return app

@@ -1,0 +1,195 @@
+"""Dynamic batching with Triton's semantics, one batcher per served model variant.
+
+Requests (each a batch of one or more inputs) wait in a bounded FIFO queue. A batch is sent to
+``session.run`` as soon as it holds ``max_batch_size`` inputs, or when the oldest request has
+waited ``max_queue_delay_microseconds``; a request is never split across batches. Batches run
+one at a time per model, in a worker thread, so the event loop keeps accepting requests (and
+filling the next batch) while one runs. Each caller gets the rows of the outputs that belong to
+its inputs: the model computes every row independently, so the results are the same as
+one-at-a-time inference.
+
+A full queue (``max_queue_size`` requests) refuses new requests with :class:`QueueFull`
+(503 + ``Retry-After``): memory stays bounded whatever the load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import InferenceFailed, InvalidInput, QueueFull, ServiceError
+from .metrics import ModelMetrics
+from .runtime import ORT_ERRORS
+
+__all__ = ["BatchResult", "BatchingConfig", "DynamicBatcher"]
+
+
+@dataclass(frozen=True)
+class BatchingConfig:
+    """Triton's ``max_batch_size`` and ``dynamic_batching`` settings (the queue policy's size included)."""
+
+    max_batch_size: int = 32
+    max_queue_delay_microseconds: int = 500
+    max_queue_size: int = 256
+
+    def __post_init__(self) -> None:
+        if self.max_batch_size < 1:
+            raise ValueError(f"max_batch_size must be >= 1, got {self.max_batch_size}")
+        if self.max_queue_delay_microseconds < 0:
+            raise ValueError(f"max_queue_delay_microseconds must be >= 0, got {self.max_queue_delay_microseconds}")
+        if self.max_queue_size < 1:
+            raise ValueError(f"max_queue_size must be >= 1, got {self.max_queue_size}")
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    outputs: list[np.ndarray]  # this request's rows of each output, in the session's output order
+    queue_s: float
+    run_s: float
+    batch_size: int
+
+
+@dataclass(slots=True)
+class _Request:
+    inputs: np.ndarray
+    future: asyncio.Future[BatchResult]
+    enqueued: float
+
+
+RunFn = Callable[[np.ndarray], Sequence[np.ndarray]]
+
+
+class DynamicBatcher:
+    """Queue requests for one session and run them in batches.
+
+    The worker task exists only while there is work: it is started by the first request after
+    an idle period and ends when the queue is empty, so a retired batcher (after a hot swap)
+    finishes what it holds and is then simply dropped.
+    """
+
+    def __init__(self, run: RunFn, config: BatchingConfig, executor: Executor, metrics: ModelMetrics | None = None) -> None:
+        self._run = run
+        self.config = config
+        self._executor = executor
+        self._metrics = metrics
+        self._queue: deque[_Request] = deque()
+        self._queued_inputs = 0
+        self._worker: asyncio.Task[None] | None = None
+        self._wake: asyncio.Future[None] | None = None
+        self._delay_s = config.max_queue_delay_microseconds / 1e6
+
+    @property
+    def depth(self) -> int:
+        """Requests waiting (not counting the batch being run)."""
+        return len(self._queue)
+
+    async def submit(self, inputs: np.ndarray) -> BatchResult:
+        """Queue ``inputs`` (N, ...) and wait for their outputs."""
+        n = inputs.shape[0]
+        if n > self.config.max_batch_size:
+            raise InvalidInput(
+                f"{n} inputs in one request exceed this model's max_batch_size {self.config.max_batch_size}",
+                details={"max_batch_size": self.config.max_batch_size},
+            )
+        if len(self._queue) >= self.config.max_queue_size:
+            if self._metrics:
+                self._metrics.queue_rejections.inc()
+            raise QueueFull(f"the queue holds {len(self._queue)} requests (max_queue_size); retry shortly")
+        loop = asyncio.get_running_loop()
+        request = _Request(inputs, loop.create_future(), time.perf_counter())
+        self._queue.append(request)
+        self._queued_inputs += n
+        if self._metrics:
+            self._metrics.queue_depth.set(len(self._queue))
+        if self._worker is None:
+            self._worker = loop.create_task(self._work())
+        elif self._queued_inputs >= self.config.max_batch_size and self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+        return await request.future
+
+    async def _wait_for_batch(self, oldest: float) -> None:
+        """Until the queue holds a full batch or the oldest request has waited the delay."""
+        remaining = oldest + self._delay_s - time.perf_counter()
+        if remaining <= 0 or self._queued_inputs >= self.config.max_batch_size:
+            return
+        loop = asyncio.get_running_loop()
+        self._wake = loop.create_future()
+        timer = loop.call_later(remaining, _resolve, self._wake)
+        try:
+            await self._wake
+        finally:
+            timer.cancel()
+            self._wake = None
+
+    def _take_batch(self) -> list[_Request]:
+        taken: list[_Request] = []
+        size = 0
+        limit = self.config.max_batch_size
+        while self._queue:
+            request = self._queue[0]
+            n = request.inputs.shape[0]
+            if taken and size + n > limit:
+                break
+            self._queue.popleft()
+            self._queued_inputs -= n
+            if request.future.done():  # the caller went away (cancelled): nothing to compute
+                continue
+            taken.append(request)
+            size += n
+        if self._metrics:
+            self._metrics.queue_depth.set(len(self._queue))
+        return taken
+
+    async def _work(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._queue:
+                if self._delay_s > 0:
+                    await self._wait_for_batch(self._queue[0].enqueued)
+                taken = self._take_batch()
+                if not taken:
+                    continue
+                start = time.perf_counter()
+                batch = taken[0].inputs if len(taken) == 1 else np.concatenate([r.inputs for r in taken])
+                try:
+                    outputs = await loop.run_in_executor(self._executor, self._run, batch)
+                except ORT_ERRORS as exc:
+                    _fail(taken, InferenceFailed(f"inference failed: {exc}"))
+                    continue
+                except BaseException:  # cancelled, or a bug: never leave a caller waiting forever
+                    _fail(taken, InferenceFailed("inference was interrupted"))
+                    raise
+                end = time.perf_counter()
+                run_s = end - start
+                if self._metrics:
+                    self._metrics.observe_batch(batch.shape[0], run_s)
+                offset = 0
+                for request in taken:
+                    n = request.inputs.shape[0]
+                    if not request.future.done():
+                        rows = [out[offset : offset + n] for out in outputs]
+                        request.future.set_result(BatchResult(rows, start - request.enqueued, run_s, batch.shape[0]))
+                    offset += n
+        finally:
+            self._worker = None
+            if self._queue:  # cancelled (shutdown) with requests left: they will not be served
+                _fail(self._queue, InferenceFailed("the server is shutting down"))
+                self._queue.clear()
+                self._queued_inputs = 0
+
+
+def _fail(requests: Iterable[_Request], error: ServiceError) -> None:
+    for request in requests:
+        if not request.future.done():
+            request.future.set_exception(error)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

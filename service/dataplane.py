@@ -1,0 +1,133 @@
+"""The data plane: resolve a model, turn inputs into its tensor, run it through its batcher.
+
+``/predict`` and ``/v2/models/{name}/infer`` both go through here, so they share readiness
+checks, input validation, batching and therefore results; they differ only in how they read
+requests and write responses (:mod:`service.codecs`, :mod:`service.v2_codec`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from starlette.concurrency import run_in_threadpool
+
+from .errors import InvalidInput
+from .model_manager import ModelManager, Servable
+from .settings import Settings
+
+__all__ = ["V2_DATATYPES", "DataPlane", "Inference", "elapsed_ms", "top_k"]
+
+# numpy dtype name -> Open Inference Protocol datatype
+V2_DATATYPES = {
+    "bool": "BOOL", "uint8": "UINT8", "uint16": "UINT16", "uint32": "UINT32", "uint64": "UINT64",
+    "int8": "INT8", "int16": "INT16", "int32": "INT32", "int64": "INT64",
+    "float16": "FP16", "float32": "FP32", "float64": "FP64",
+}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Inference:
+    """The outputs for one request's inputs, and where the time went."""
+
+    servable: Servable
+    outputs: dict[str, np.ndarray]
+    queue_s: float
+    run_s: float
+    batch_size: int
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        return self.outputs["probabilities"]
+
+
+class DataPlane:
+    def __init__(self, manager: ModelManager, settings: Settings) -> None:
+        self.manager = manager
+        self.settings = settings
+
+    def resolve(self, name: str | None, version: int | None = None, variant: str | None = None) -> Servable:
+        """The ready servable for ``name``; 404 for an unknown model/version/variant, 503 if not ready."""
+        if name is None:
+            name = self._default_model()
+        return self.manager.servable(name, version, variant)
+
+    def _default_model(self) -> str:
+        if self.settings.default_model:
+            return self.settings.default_model
+        ready = self.manager.ready_names()
+        if len(ready) == 1:
+            return ready[0]
+        raise InvalidInput(
+            f"name a model (query or body 'model', or POST /models/{{name}}/predict); ready: {', '.join(ready) or 'none'}"
+        )
+
+    async def decode_images(self, servable: Servable, images: Sequence[bytes]) -> np.ndarray:
+        """Decode off the event loop (a large photo takes milliseconds)."""
+        if len(images) > self.settings.max_images:
+            raise InvalidInput(f"{len(images)} images in one request; the limit is {self.settings.max_images}")
+        return await run_in_threadpool(servable.images, images)
+
+    def tensor(self, servable: Servable, data: Any) -> np.ndarray:
+        """Nested lists (N, C, H, W) or (C, H, W) to a checked float32 batch."""
+        expected = servable.input.shape
+        try:
+            array = np.asarray(data, dtype=np.float32)
+        except (ValueError, TypeError) as exc:
+            raise InvalidInput(
+                f"'tensor' must be nested lists of numbers shaped {_shape_text(expected)}: {exc}",
+                details={"expected": {"shape": expected, "dtype": servable.input.dtype}},
+            ) from None
+        if array.ndim == len(expected) - 1:
+            array = array[None]
+        return self.check(servable, array)
+
+    def check(self, servable: Servable, array: np.ndarray, name: str | None = None) -> np.ndarray:
+        """``array`` if it is what the model takes (dtype, rank, every non-batch dimension), else 422."""
+        spec = servable.input
+        if name is not None and name != spec.name:
+            raise InvalidInput(
+                f"model {servable.name!r} has one input, {spec.name!r}; got {name!r}",
+                details={"expected": {"name": spec.name, "shape": spec.shape, "datatype": V2_DATATYPES.get(spec.dtype)}},
+            )
+        shape = spec.shape
+        ok_shape = array.ndim == len(shape) and array.shape[0] >= 1 and all(
+            want < 0 or want == got for want, got in zip(shape, array.shape, strict=True)
+        )
+        if array.dtype.name != spec.dtype or not ok_shape:
+            got = f"{V2_DATATYPES.get(array.dtype.name, array.dtype.name)} {list(array.shape)}"
+            want = f"{V2_DATATYPES.get(spec.dtype, spec.dtype)} {_shape_text(shape)}"
+            raise InvalidInput(
+                f"input {spec.name!r} of {servable.name!r} must be {want}, got {got}",
+                details={"expected": {"name": spec.name, "shape": shape, "datatype": V2_DATATYPES.get(spec.dtype)},
+                         "got": {"shape": list(array.shape), "datatype": V2_DATATYPES.get(array.dtype.name, array.dtype.name)}},
+            )  # fmt: skip
+        return array if array.flags.c_contiguous else np.ascontiguousarray(array)
+
+    async def infer(self, servable: Servable, batch: np.ndarray) -> Inference:
+        result = await servable.batcher.submit(batch)
+        return Inference(servable, dict(zip(servable.output_names, result.outputs, strict=True)),
+                         result.queue_s, result.run_s, result.batch_size)  # fmt: skip
+
+
+def top_k(probabilities: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (N, k) of the k largest values per row, largest first, and those values."""
+    k = min(k, probabilities.shape[1])
+    if k < probabilities.shape[1]:
+        part = np.argpartition(-probabilities, k - 1, axis=1)[:, :k]
+    else:
+        part = np.broadcast_to(np.arange(k), (probabilities.shape[0], k))
+    values = np.take_along_axis(probabilities, part, axis=1)
+    order = np.lexsort((part, -values), axis=-1)  # ties: the lower class index first
+    return np.take_along_axis(part, order, axis=1), np.take_along_axis(values, order, axis=1)
+
+
+def _shape_text(shape: Sequence[int]) -> str:
+    return "[" + ", ".join("-1 (batch)" if d < 0 else str(d) for d in shape) + "]"
+
+
+def elapsed_ms(start: float, end: float | None = None) -> float:
+    return round(((end if end is not None else time.perf_counter()) - start) * 1e3, 3)

@@ -1,0 +1,68 @@
+"""FastAPI dependencies as ``Annotated`` aliases: what routes get instead of module globals.
+
+Everything lives on ``app.state``, put there by ``create_app`` and its lifespan.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from .dataplane import DataPlane
+from .errors import Unauthorized
+from .metrics import Metrics
+from .model_manager import ModelManager, ModelState
+from .settings import Settings
+
+__all__ = ["DataPlaneDep", "MetricsDep", "ModelDep", "RepositoryDep", "SettingsDep", "require_api_key"]
+
+
+async def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+async def get_manager(request: Request) -> ModelManager:
+    return request.app.state.manager
+
+
+async def get_dataplane(request: Request) -> DataPlane:
+    return request.app.state.dataplane
+
+
+async def get_metrics(request: Request) -> Metrics:
+    return request.app.state.metrics
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+RepositoryDep = Annotated[ModelManager, Depends(get_manager)]
+DataPlaneDep = Annotated[DataPlane, Depends(get_dataplane)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+
+
+async def get_model(name: str, manager: RepositoryDep) -> ModelState:
+    """The state of the model named in the path (404 if unknown); never a path on disk."""
+    return manager.get(name)
+
+
+ModelDep = Annotated[ModelState, Depends(get_model)]
+
+_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="the API key (CNNSERVE_API_KEY)")
+_bearer = HTTPBearer(auto_error=False, description="the API key as a bearer token (CNNSERVE_API_KEY)")
+
+
+async def require_api_key(
+    settings: SettingsDep,
+    api_key: Annotated[str | None, Security(_api_key_header)] = None,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)] = None,
+) -> None:
+    """401 unless the configured key comes as ``X-API-Key`` or ``Authorization: Bearer``; open when none is set."""
+    if settings.api_key is None:
+        return
+    expected = settings.api_key.get_secret_value().encode()
+    for given in (api_key, bearer.credentials if bearer else None):
+        if given is not None and hmac.compare_digest(given.encode(), expected):
+            return
+    raise Unauthorized()

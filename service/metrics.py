@@ -1,0 +1,111 @@
+"""Prometheus metrics, labelled by model (and route for HTTP), in one registry per app.
+
+``cnnserve_requests_total``, ``cnnserve_request_duration_seconds`` and
+``cnnserve_request_errors_total`` come from :class:`MetricsMiddleware`; the batch size,
+inference time, queue depth and queue rejections from each model's batcher through
+:class:`ModelMetrics`, whose label children are bound once so the hot path does no lookups.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["MODEL_STATE_KEY", "Metrics", "MetricsMiddleware", "ModelMetrics"]
+
+# Routes store the resolved model's name here (request.state.model); unknown names never become labels.
+MODEL_STATE_KEY = "model"
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+
+
+class ModelMetrics:
+    """The per-model series a batcher updates, bound to one model label."""
+
+    def __init__(self, metrics: Metrics, model: str) -> None:
+        self.batch_size = metrics.batch_size.labels(model)
+        self.inference_seconds = metrics.inference_seconds.labels(model)
+        self.queue_depth = metrics.queue_depth.labels(model)
+        self.queue_rejections = metrics.queue_rejections.labels(model)
+
+    def observe_batch(self, size: int, seconds: float) -> None:
+        self.batch_size.observe(size)
+        self.inference_seconds.observe(seconds)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter("cnnserve_requests", "HTTP requests", ["model", "route", "status"], registry=r)
+        self.request_seconds = Histogram(
+            "cnnserve_request_duration_seconds", "HTTP request latency", ["model", "route"], buckets=_LATENCY_BUCKETS, registry=r
+        )
+        self.errors = Counter("cnnserve_request_errors", "HTTP requests answered 4xx/5xx", ["model", "route", "status"], registry=r)
+        self.batch_size = Histogram(
+            "cnnserve_batch_size", "inputs per session.run (dynamic batching)", ["model"], buckets=_BATCH_BUCKETS, registry=r
+        )
+        self.inference_seconds = Histogram(
+            "cnnserve_inference_duration_seconds", "session.run time per batch", ["model"], buckets=_LATENCY_BUCKETS, registry=r
+        )
+        self.queue_depth = Gauge("cnnserve_queue_depth", "requests waiting in the batch queue", ["model"], registry=r)
+        self.queue_rejections = Counter(
+            "cnnserve_queue_rejections", "requests refused with 503 because the queue was full", ["model"], registry=r
+        )
+        self.model_ready = Gauge("cnnserve_model_ready", "1 when the model serves, 0 otherwise", ["model"], registry=r)
+        self._models: dict[str, ModelMetrics] = {}
+        self._request_children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
+
+    def model(self, name: str) -> ModelMetrics:
+        if name not in self._models:
+            self._models[name] = ModelMetrics(self, name)
+        return self._models[name]
+
+    def observe_request(self, model: str, route: str, status: int, seconds: float) -> None:
+        key = (model, route, status)
+        children = self._request_children.get(key)
+        if children is None:
+            errors = self.errors.labels(model, route, str(status)) if status >= 400 else None
+            children = (self.requests.labels(model, route, str(status)), self.request_seconds.labels(model, route), errors)
+            self._request_children[key] = children
+        count, latency, errors = children
+        count.inc()
+        latency.observe(seconds)
+        if errors is not None:
+            errors.inc()
+
+    def render(self) -> tuple[bytes, str]:
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class MetricsMiddleware:
+    """Counts and times every HTTP request by route template (never the raw path) and model."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            model = scope.get("state", {}).get(MODEL_STATE_KEY, "")
+            self.metrics.observe_request(model, template, status, time.perf_counter() - start)

@@ -1,0 +1,210 @@
+"""Dynamic batching: Triton's semantics, each caller its own rows, a bounded queue.
+
+The unit tests drive :class:`DynamicBatcher` with a fake model (row i of the output is a
+function of row i of the input only, like a classifier); the HTTP test sends concurrent
+requests to a real server and checks results against direct ONNX Runtime and the batch-size
+metric.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tritonclient.http as triton
+
+from service.batching import BatchingConfig, DynamicBatcher
+from service.errors import InferenceFailed, InvalidInput, QueueFull
+from service.metrics import Metrics
+
+from .helpers import direct
+from .live import make_settings
+
+pytestmark = pytest.mark.xdist_group("service")
+
+
+class FakeModel:
+    """out = 2 * in + 1 per row; records the batch sizes it ran; optionally slow or failing."""
+
+    def __init__(self, seconds: float = 0.0, fail_on: float | None = None) -> None:
+        self.sizes: list[int] = []
+        self.seconds = seconds
+        self.fail_on = fail_on
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def __call__(self, batch: np.ndarray) -> list[np.ndarray]:
+        self.gate.wait(10)
+        self.sizes.append(batch.shape[0])
+        if self.fail_on is not None and (batch == self.fail_on).any():
+            raise RuntimeError("boom")
+        time.sleep(self.seconds)
+        return [batch * 2 + 1, batch.sum(axis=1)]
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+@pytest.fixture
+def executor():
+    with ThreadPoolExecutor(1) as pool:
+        yield pool
+
+
+def test_config_validates() -> None:
+    assert BatchingConfig() == BatchingConfig(32, 500, 256)
+    for bad in ({"max_batch_size": 0}, {"max_queue_delay_microseconds": -1}, {"max_queue_size": 0}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            BatchingConfig(**bad)
+
+
+def test_concurrent_requests_form_batches_and_get_their_own_rows(executor) -> None:
+    model = FakeModel(seconds=0.005)
+    batcher = DynamicBatcher(model, BatchingConfig(max_batch_size=8, max_queue_delay_microseconds=20_000), executor)
+    inputs = [np.full((1 + i % 3, 4), i, dtype=np.float32) for i in range(30)]
+
+    async def main():
+        return await asyncio.gather(*(batcher.submit(x) for x in inputs))
+
+    results = run(main())
+    for x, result in zip(inputs, results, strict=True):
+        np.testing.assert_array_equal(result.outputs[0], x * 2 + 1)
+        np.testing.assert_array_equal(result.outputs[1], x.sum(axis=1))
+        assert result.batch_size >= x.shape[0]
+    assert sum(model.sizes) == sum(x.shape[0] for x in inputs)
+    assert max(model.sizes) <= 8 and len(model.sizes) < len(inputs)  # batched, never over the limit
+
+
+def test_full_batch_goes_without_waiting_for_the_delay(executor) -> None:
+    model = FakeModel()
+    # A 10 s delay: only a full batch can leave before the test times out.
+    batcher = DynamicBatcher(model, BatchingConfig(max_batch_size=4, max_queue_delay_microseconds=10_000_000), executor)
+
+    async def main():
+        return await asyncio.wait_for(asyncio.gather(*(batcher.submit(np.ones((1, 2), np.float32)) for _ in range(4))), 5)
+
+    results = run(main())
+    assert model.sizes == [4] and all(r.batch_size == 4 for r in results)
+
+
+def test_a_lone_request_waits_the_delay_then_runs(executor) -> None:
+    model = FakeModel()
+    batcher = DynamicBatcher(model, BatchingConfig(max_batch_size=8, max_queue_delay_microseconds=30_000), executor)
+    result = run(batcher.submit(np.ones((1, 2), np.float32)))
+    assert result.queue_s >= 0.029 and model.sizes == [1]
+
+
+def test_requests_are_never_split(executor) -> None:
+    model = FakeModel()
+    batcher = DynamicBatcher(model, BatchingConfig(max_batch_size=4, max_queue_delay_microseconds=50_000), executor)
+
+    async def main():
+        return await asyncio.gather(*(batcher.submit(np.ones((3, 2), np.float32)) for _ in range(3)))
+
+    run(main())
+    assert model.sizes == [3, 3, 3]
+
+
+def test_request_over_max_batch_size_is_rejected(executor) -> None:
+    batcher = DynamicBatcher(FakeModel(), BatchingConfig(max_batch_size=4), executor)
+    with pytest.raises(InvalidInput, match="max_batch_size 4"):
+        run(batcher.submit(np.ones((5, 2), np.float32)))
+
+
+def test_full_queue_refuses_with_retry_after(executor) -> None:
+    model = FakeModel()
+    model.gate.clear()  # the first batch blocks in the model: the queue behind it fills up
+    metrics = Metrics()
+    config = BatchingConfig(max_batch_size=1, max_queue_delay_microseconds=0, max_queue_size=3)
+    batcher = DynamicBatcher(model, config, executor, metrics.model("fake"))
+
+    async def main():
+        first = asyncio.ensure_future(batcher.submit(np.ones((1, 2), np.float32)))
+        await asyncio.sleep(0.05)  # running now, queue empty
+        waiting = [asyncio.ensure_future(batcher.submit(np.ones((1, 2), np.float32))) for _ in range(3)]
+        await asyncio.sleep(0.01)
+        assert batcher.depth == 3
+        with pytest.raises(QueueFull) as info:
+            await batcher.submit(np.ones((1, 2), np.float32))
+        model.gate.set()
+        await asyncio.gather(first, *waiting)
+        return info.value
+
+    error = run(main())
+    assert error.status_code == 503 and error.headers == {"Retry-After": "1"}
+    assert metrics.queue_rejections.labels("fake")._value.get() == 1
+    assert metrics.queue_depth.labels("fake")._value.get() == 0
+
+
+def test_a_failing_batch_fails_its_requests_and_the_batcher_goes_on(executor) -> None:
+    model = FakeModel(fail_on=-1.0)
+    batcher = DynamicBatcher(model, BatchingConfig(max_batch_size=1, max_queue_delay_microseconds=0), executor)
+
+    async def main():
+        with pytest.raises(InferenceFailed, match="boom"):
+            await batcher.submit(np.full((1, 2), -1.0, np.float32))
+        return await batcher.submit(np.ones((1, 2), np.float32))
+
+    np.testing.assert_array_equal(run(main()).outputs[0], np.full((1, 2), 3.0))
+
+
+def _batch_histogram(text: str, model: str) -> tuple[float, float]:
+    """(batches of size 1, all batches) from the Prometheus text."""
+    ones = re.search(rf'cnnserve_batch_size_bucket{{le="1.0",model="{model}"}} (\S+)', text)
+    count = re.search(rf'cnnserve_batch_size_count{{model="{model}"}} (\S+)', text)
+    assert ones and count, text
+    return float(ones.group(1)), float(count.group(1))
+
+
+def test_concurrent_http_requests_are_batched_and_correct(repository: Path, grey_model: str, start_server, cards) -> None:
+    # A 20 ms queue delay (Triton's max_queue_delay_microseconds): concurrent callers share batches.
+    live = start_server(make_settings(repository, max_queue_delay_microseconds=20_000, max_batch_size=8))
+    shape = cards[grey_model].inputs[0].shape[1:]
+    rng = np.random.default_rng(7)
+    inputs = [rng.standard_normal((1, *shape)).astype(np.float32) for _ in range(24)]
+
+    def call(x: np.ndarray) -> np.ndarray:
+        client = triton.InferenceServerClient(live.url.removeprefix("http://"))
+        tensor = triton.InferInput("input", list(x.shape), "FP32")
+        tensor.set_data_from_numpy(x, binary_data=True)
+        result = client.infer(grey_model, [tensor], outputs=[triton.InferRequestedOutput("probabilities")])
+        client.close()
+        return result.as_numpy("probabilities")
+
+    with ThreadPoolExecutor(12) as pool:
+        outputs = list(pool.map(call, inputs))
+    for x, got in zip(inputs, outputs, strict=True):
+        want = direct(repository, grey_model, x)["probabilities"]
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+        assert got.argmax() == want.argmax()
+
+    with live.client() as c:
+        ones, count = _batch_histogram(c.get("/metrics").text, grey_model)
+    assert count < len(inputs) + 1  # fewer session.run calls than requests (+1: the warm-up is not counted)
+    assert count - ones >= 1  # at least one batch held several requests
+
+
+def test_full_queue_is_503_with_retry_after_over_http(repository: Path, grey_model: str, start_server, cards) -> None:
+    # One request may wait (200 ms for company); the next finds the queue full.
+    live = start_server(make_settings(repository, max_queue_size=1, max_queue_delay_microseconds=200_000, variants=["fp32"]))
+    x = np.zeros((1, *cards[grey_model].input.shape), np.float32).tolist()
+
+    def call(_: int):
+        with live.client() as c:
+            return c.post(f"/models/{grey_model}/predict", json={"tensor": x})
+
+    with ThreadPoolExecutor(4) as pool:
+        responses = list(pool.map(call, range(4)))
+    codes = sorted(r.status_code for r in responses)
+    assert codes[0] == 200 and 503 in codes, codes
+    refused = next(r for r in responses if r.status_code == 503)
+    assert refused.headers["retry-after"] == "1" and refused.json()["code"] == "queue_full"
+    with live.client() as c:
+        assert f'cnnserve_queue_rejections_total{{model="{grey_model}"}}' in c.get("/metrics").text

@@ -1,0 +1,77 @@
+"""GET /models, /models/{name} (the card) and /models/{name}/summary (JSON, text, canonical)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from export.repository import ModelCard, SummaryRecord
+from service.summary_text import render_text
+
+pytestmark = pytest.mark.xdist_group("service")
+
+
+def test_list_models(client: httpx.Client, cards: dict[str, ModelCard]) -> None:
+    r = client.get("/models")
+    assert r.status_code == 200
+    listed = {m["name"]: m for m in r.json()["models"]}
+    assert set(listed) == set(cards)
+    for name, card in cards.items():
+        m = listed[name]
+        assert m["status"] == "READY" and m["reason"] is None
+        assert m["provider"] == "CPUExecutionProvider"  # CUDA was asked for first: not installed here
+        assert m["served_versions"] == [card.latest_version] and m["latest_version"] == card.latest_version
+        assert m["input"] == card.input.model_dump() and m["num_classes"] == card.num_classes
+        assert m["params"] == card.summary.total_params and m["macs"] == card.summary.total_macs
+        assert m["accuracy"] == card.versions[card.latest_version].variants["fp32"].test_top1
+        assert m["architecture"] == card.architecture.name and m["quick"] == card.quick
+        variants = {v["precision"]: v for v in m["versions"][0]["variants"]}
+        assert variants["fp32"]["status"] == "READY" and variants["fp32"]["provider"] == "CPUExecutionProvider"
+
+
+def test_model_card(client: httpx.Client, cards: dict[str, ModelCard]) -> None:
+    for name, card in cards.items():
+        r = client.get(f"/models/{name}")
+        assert r.status_code == 200
+        assert ModelCard.model_validate(r.json()) == card
+
+
+def test_summary_json_and_canonical(client: httpx.Client, cards: dict[str, ModelCard]) -> None:
+    for name, card in cards.items():
+        assert SummaryRecord.model_validate(client.get(f"/models/{name}/summary").json()) == card.summary
+        canonical = client.get(f"/models/{name}/summary", params={"config": "canonical"}).json()
+        assert SummaryRecord.model_validate(canonical) == card.canonical_summary
+
+
+def test_summary_text_is_the_zoo_table(client: httpx.Client, cards: dict[str, ModelCard]) -> None:
+    from models.summary import LayerRow, Summary  # torch is fine in tests, never in service/
+
+    for name, card in cards.items():
+        for config, record in (("trained", card.summary), ("canonical", card.canonical_summary)):
+            r = client.get(f"/models/{name}/summary", params={"format": "text", "config": config})
+            assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+            zoo = Summary(**{**record.model_dump(), "layers": [LayerRow(**row.model_dump()) for row in record.layers]})
+            assert r.text == zoo.to_text() + "\n" == render_text(record) + "\n"
+
+
+def test_summary_text_matches_a_fresh_summarize() -> None:
+    import models
+
+    for name, shape in (("lenet5", (1, 32, 32)), ("resnet18", (3, 64, 64))):
+        with __import__("torch").device("meta"):
+            net = models.create_model(name)
+        fresh = models.summarize(net, shape)
+        assert render_text(SummaryRecord.model_validate(fresh.to_dict())) == fresh.to_text()
+
+
+@pytest.mark.parametrize("path", ["/models/nope", "/models/nope/summary", "/models/..%2F..%2Fetc/summary", "/models/NOPE"])
+def test_unknown_model_is_404(client: httpx.Client, path: str) -> None:
+    r = client.get(path)
+    assert r.status_code == 404
+    assert r.json()["code"] in ("model_not_found", "not_found") and r.json()["status"] == 404
+
+
+def test_bad_summary_options_are_422(client: httpx.Client, grey_model: str) -> None:
+    for params in ({"format": "xml"}, {"config": "huge"}):
+        r = client.get(f"/models/{grey_model}/summary", params=params)
+        assert r.status_code == 422 and r.json()["code"] == "invalid_input"

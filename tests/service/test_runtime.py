@@ -1,0 +1,58 @@
+"""Provider selection (a pure function: tested for GPU machines without one) and session checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from export.repository import Repository, TensorSpec
+from service.errors import LoadError
+from service.runtime import CPU, RuntimeOptions, open_session, select_providers
+
+pytestmark = pytest.mark.xdist_group("service")
+
+CUDA, TRT, AZURE = "CUDAExecutionProvider", "TensorrtExecutionProvider", "AzureExecutionProvider"
+
+
+@pytest.mark.parametrize(
+    ("requested", "available", "chosen"),
+    [
+        ([CUDA, CPU], [AZURE, CPU], [CPU]),  # CPU-only onnxruntime: degrade
+        ([CUDA, CPU], [TRT, CUDA, CPU], [CUDA, CPU]),  # onnxruntime-gpu
+        ([TRT, CUDA], [TRT, CUDA, CPU], [TRT, CUDA, CPU]),  # CPU appended as the last resort
+        ([CUDA], [CPU], [CPU]),
+        ([CPU, CUDA], [CUDA, CPU], [CPU, CUDA]),  # the requested order is kept
+        ([CUDA, CUDA, CPU], [CUDA, CPU], [CUDA, CPU]),
+        (["NoSuchExecutionProvider"], [CPU], [CPU]),
+    ],
+)
+def test_select_providers(requested: list[str], available: list[str], chosen: list[str]) -> None:
+    assert select_providers(requested, available) == chosen
+
+
+def test_session_reports_the_provider_it_runs_on(tiny_repository: Path) -> None:
+    path = Repository(tiny_repository).variant_path("lenet5", 1)
+    session = open_session(path, RuntimeOptions((CUDA, CPU), intra_op_threads=1))
+    assert session.provider == CPU  # CUDA asked for, not installed here
+    card = Repository(tiny_repository).load_card("lenet5")
+    session.check(card.inputs, card.outputs)
+    logits, probabilities = session.run(np.zeros((3, 1, 32, 32), np.float32))
+    assert logits.shape == probabilities.shape == (3, 10)
+
+
+def test_session_check_names_the_mismatch(tiny_repository: Path) -> None:
+    path = Repository(tiny_repository).variant_path("lenet5", 1)
+    session = open_session(path, RuntimeOptions((CPU,)))
+    with pytest.raises(LoadError, match="no output"):
+        session.check([TensorSpec(name="input", shape=[-1, 1, 32, 32])], [TensorSpec(name="scores", shape=[-1, 10])])
+    with pytest.raises(LoadError, match="inputs"):
+        session.check([TensorSpec(name="pixels", shape=[-1, 1, 32, 32])], [])
+
+
+def test_unloadable_file_is_a_load_error(tmp_path: Path) -> None:
+    bad = tmp_path / "model.onnx"
+    bad.write_bytes(b"not a protobuf at all")
+    with pytest.raises(LoadError, match="cannot load"):
+        open_session(bad, RuntimeOptions((CUDA, CPU)))
