@@ -303,7 +303,7 @@ def ensure_checkpoint(name: str, options: BuildOptions) -> Path:
     result = train(
         TrainConfig(
             model=name, data=options.data, out=out, seed=options.seed, quiet=not options.progress,
-            keep_last=False, threads=options.threads, **overrides,
+            last="none", threads=options.threads, **overrides,
         )
     )
     return result.checkpoint
@@ -387,6 +387,7 @@ def job_from_checkpoint(checkpoint: Path, options: BuildOptions, source_sha: str
         "trained_at": trained,
         "seed": metrics.get("seed"),
         "device": metrics.get("device"),
+        "machine": metrics.get("machine"),
         "torch": metrics.get("torch"),
         "quick": options.quick,
     }

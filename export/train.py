@@ -89,6 +89,7 @@ log = logging.getLogger(__name__)
 
 FINETUNE_MODES = ("feature-extract", "finetune", "scratch")
 CHECKPOINT, LAST, METRICS = "checkpoint.pt", "last.pt", "metrics.json"
+LAST_POLICIES = ("keep", "delete", "none")
 
 
 @dataclass
@@ -97,6 +98,9 @@ class TrainConfig:
 
     ``limit_train`` keeps that many training images (quick runs, tests); ``stop_after`` ends the
     run after that epoch as if interrupted (``last.pt`` stays, ``--resume`` continues it).
+    ``last`` is what happens to ``last.pt``: written after every epoch and kept (``"keep"``) or
+    deleted at the end (``"delete"``), or never written (``"none"``: no ``--resume``, but no
+    1.6 GB write per epoch of VGG with Adam either; the build retrains an interrupted network).
     """
 
     model: str
@@ -115,9 +119,13 @@ class TrainConfig:
     device: str | None = None
     workers: int | None = None
     threads: int | None = None
-    keep_last: bool = True
+    last: str = "keep"
     stop_after: int | None = None
     recipe: Recipe | None = None
+
+    def __post_init__(self) -> None:
+        if self.last not in LAST_POLICIES:
+            raise ValueError(f"last must be one of {', '.join(LAST_POLICIES)}, got {self.last!r}")
 
     def resolve_recipe(self, base: Recipe | None = None) -> Recipe:
         recipe = self.recipe or base or get_recipe(self.model)
@@ -264,11 +272,13 @@ def _lr_lambda(recipe: Recipe, steps_per_epoch: int) -> Callable[[int], float]:
 
 
 def _optimizer(groups: list[dict[str, Any]], recipe: Recipe) -> torch.optim.Optimizer:
+    # Fused kernels (CPU and CUDA): on the FC-heavy networks (AlexNet, VGG: 60-140M parameters)
+    # the foreach update was 40% of a CPU training step; fused is 5-6x faster there.
     if recipe.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=recipe.lr, momentum=recipe.momentum, nesterov=recipe.momentum > 0)
+        return torch.optim.SGD(groups, lr=recipe.lr, momentum=recipe.momentum, nesterov=recipe.momentum > 0, fused=True)
     if recipe.optimizer == "adamw":
-        return torch.optim.AdamW(groups, lr=recipe.lr)
-    return torch.optim.Adam(groups, lr=recipe.lr)
+        return torch.optim.AdamW(groups, lr=recipe.lr, fused=True)
+    return torch.optim.Adam(groups, lr=recipe.lr, fused=True)
 
 
 def _loss(output: Any, target: Tensor, criterion: nn.Module, aux_weight: float) -> tuple[Tensor, Tensor]:
@@ -473,7 +483,7 @@ def _fit(run: _Run) -> TrainResult:
             config.model, epoch + 1, recipe.epochs, row["train_loss"], row["train_top1"], row["val_loss"],
             row["val_top1"], " *" if improved else "", row["seconds"],
         )
-        if env.main:
+        if env.main and config.last != "none":
             training = {
                 "epoch": epoch,
                 "optimizer": optimizer.state_dict(),
@@ -542,7 +552,7 @@ def _fit(run: _Run) -> TrainResult:
         )
         save_checkpoint(ckpt_path, net, final)
         (out / METRICS).write_text(json.dumps(metrics, indent=2) + "\n")
-        if not config.keep_last:
+        if config.last != "keep":
             last_path.unlink(missing_ok=True)
         log.info("%s: wrote %s and %s", config.model, ckpt_path, out / METRICS)
     _barrier(env)
@@ -558,10 +568,10 @@ def _without(d: Mapping[str, Any], *keys: str) -> dict[str, Any]:
     return {k: v for k, v in d.items() if k not in keys}
 
 
-def _prepare(config: TrainConfig) -> tuple[DistEnv, torch.device, int]:
+def _prepare(config: TrainConfig, recipe: Recipe) -> tuple[DistEnv, torch.device, int]:
     env = DistEnv.from_env()
     device = _device(config.device, env)
-    threads = _set_threads(config.threads, env)
+    threads = _set_threads(config.threads or recipe.threads, env)
     return env, device, threads
 
 
@@ -580,8 +590,8 @@ def _check_size(name: str, channels: int, size: int) -> None:
 
 def train(config: TrainConfig) -> TrainResult:
     """Train ``config.model`` from scratch on ``config.data``; see the module docstring."""
-    env, device, threads = _prepare(config)
     recipe = config.resolve_recipe()
+    env, device, threads = _prepare(config, recipe)
     info = models.get_model_info(config.model)
     channels = info.input_size[0]
     _check_size(config.model, channels, recipe.image_size)
@@ -605,9 +615,9 @@ def finetune(config: FinetuneConfig) -> TrainResult:
         raise ValueError(f"mode must be one of {', '.join(FINETUNE_MODES)}, got {config.mode!r}")
     if config.source is None and config.mode != "scratch":
         raise ValueError(f"--mode {config.mode} needs --from CHECKPOINT (our .pt or a torchvision .pth)")
-    env, device, threads = _prepare(config)
     base = get_recipe(config.model).override(**FINETUNE_OVERRIDES)
     recipe = config.resolve_recipe(base)
+    env, device, threads = _prepare(config, recipe)
     info = models.get_model_info(config.model)
     channels = info.input_size[0]
 
@@ -693,7 +703,7 @@ def train_default_set(
     data: str = "digits",
     seed: int = 0,
     quiet: bool = False,
-    keep_last: bool = False,
+    last: str = "none",
     **overrides: Any,
 ) -> dict[str, TrainResult | None]:
     """Train each network of ``names`` in turn into ``out_root/<name>``; the build step calls this.
@@ -710,7 +720,7 @@ def train_default_set(
             results[name] = None
             continue
         config = TrainConfig(model=name, data=data, out=out_root / name, seed=seed, quiet=quiet,
-                             keep_last=keep_last, **overrides)
+                             last=last, **overrides)
         results[name] = train(config)
     if DistEnv.from_env().main:
         summary = {

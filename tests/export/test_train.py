@@ -67,11 +67,16 @@ def test_resume_refuses_another_models_state(tmp_path: Path):
         train(quick_config(tmp_path, data="digits:0-4", resume=True, limit_train=64))
 
 
-def test_early_stopping_and_keep_last(tmp_path: Path):
+def test_early_stopping_and_last_policies(tmp_path: Path):
     recipe = get_recipe("lenet5").override(patience=1, lr=1e-9, epochs=6)
-    result = train(quick_config(tmp_path, recipe=recipe, limit_train=64, keep_last=False))
+    result = train(quick_config(tmp_path, recipe=recipe, limit_train=64, last="delete"))
     assert result.metrics["stopped_early"] and result.metrics["epochs"] < 6
     assert not (tmp_path / "last.pt").exists() and (tmp_path / "checkpoint.pt").exists()
+    # "none" never writes it: an interrupted run leaves nothing to resume from.
+    train(quick_config(tmp_path / "none", epochs=2, stop_after=1, limit_train=64, last="none"))
+    assert not (tmp_path / "none" / "last.pt").exists()
+    with pytest.raises(ValueError, match="last must be one of keep, delete, none"):
+        quick_config(tmp_path, last="sometimes")
 
 
 def test_recipes_cover_the_default_set_and_flags_not_given_change_nothing():

@@ -114,3 +114,16 @@ def test_bad_stage_table() -> None:
         NIN((*NIN_CIFAR[:2], Stage(3, 1, 1, (192, 192, 10), None, False)))
     with pytest.raises(ValueError, match="'min'"):
         NIN((Stage(3, 1, 1, (8, 8, 8), "min", False), NIN_CIFAR[-1]))  # type: ignore[arg-type]
+
+
+def test_class_maps_without_their_relu() -> None:
+    torch.manual_seed(0)
+    reference = models.create_model("nin_cifar")
+    model = models.create_model("nin_cifar", class_map_relu=False).eval()
+    assert "relu2" in reference.features.block3._modules and "relu2" not in model.features.block3._modules
+    assert all("relu2" in getattr(model.features, f"block{i}")._modules for i in (1, 2)), "only the class maps lose it"
+    assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in reference.parameters()) == 966_986
+    with torch.no_grad():
+        out = model(torch.randn(8, 3, 32, 32))
+        assert (out < 0).any(), "logits can be negative"
+        assert (reference.eval()(torch.randn(8, 3, 32, 32)) >= 0).all(), "the reference's cannot"
