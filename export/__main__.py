@@ -1,4 +1,4 @@
-"""``python -m export COMMAND ...``: train, fine-tune (and, later, build and verify) the zoo.
+"""``python -m export COMMAND ...``: train, fine-tune, build, import, verify the zoo.
 
 Each command is a subparser built by an ``_add_<command>`` function and dispatched to a
 ``cmd_<command>(args) -> exit code`` function; adding a command is adding those two and one
@@ -34,7 +34,9 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when present)")
     p.add_argument("--workers", type=int, default=None, help="data-loading processes for image folders")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: cores / processes)")
-    p.add_argument("--no-keep-last", dest="keep_last", action="store_false", help="delete OUT/last.pt when done")
+    p.add_argument("--last", choices=("keep", "delete", "none"), default="keep",
+                   help="OUT/last.pt (for --resume), written every epoch: keep it (default), delete it when done, "
+                   "or never write it")
     _add_output(p)
 
 
@@ -60,7 +62,7 @@ def _common_config(args: argparse.Namespace) -> dict:
         "device": args.device,
         "workers": args.workers,
         "threads": args.threads,
-        "keep_last": args.keep_last,
+        "last": args.last,
     }
 
 
@@ -182,11 +184,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     models_ = [n.strip() for n in args.models.split(",") if n.strip()] if args.models else None
     options = replace_options(BuildOptions(), models=models_, repository=args.repository, checkpoints=args.checkpoints,
                               quick=args.quick, data=args.data, force=args.force, threads=args.threads,
-                              progress=False if args.quiet else None)
-    results = build(options)
-    for r in results:
-        detail = f" version {r.version}" if r.version else ""
-        print(f"{r.name}: {r.status}{detail} ({r.seconds:.1f}s){': ' + r.message if r.status == 'failed' else ''}")
+                              progress=False if args.quiet or not sys.stderr.isatty() else None)
+    results = build(options)  # each model's result is logged as it finishes
     print(f"{options.repository}: {summary_line(results)}")
     return 0 if all(r.ok for r in results) else 1
 
@@ -253,7 +252,61 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
-# Subcommand name -> (parser builder, handler). `build`, `import-torchvision`, `verify` go here.
+def _add_report(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "report",
+        help="write docs/model-zoo.md from the published model cards",
+        description="One row per published model: parameters, MACs, test accuracy, training time, INT8 accuracy "
+        "and speed, the command that reproduces it.",
+    )
+    p.add_argument("--repository", type=Path, default=Path("model_repository"), help="default: model_repository")
+    p.add_argument("--out", type=Path, default=Path("docs/model-zoo.md"), help="default: docs/model-zoo.md")
+    _add_output(p)
+    return p
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from export.repository import Repository
+    from export.zoo_report import write_zoo_page
+
+    if not Repository(args.repository).names():
+        print(f"error: {args.repository} has no published model; run python -m export build first", file=sys.stderr)
+        return 2
+    print(f"wrote {write_zoo_page(args.repository, args.out)}")
+    return 0
+
+
+def _add_transfer_experiment(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "transfer-experiment",
+        help="feature-extract vs finetune vs scratch on a small target task (docs/transfer-learning.md)",
+        description="Train MODEL on digits 0-4, then learn digits 5-9 from K images per class in the three "
+        "fine-tuning modes, several seeds each, and write the comparison page.",
+    )
+    p.add_argument("--model", default="resnet18", help="network (default: resnet18)")
+    p.add_argument("--per-class", type=int, default=10, help="labelled target images per class (default: 10)")
+    p.add_argument("--seeds", type=int, default=3, help="runs per mode (default: 3)")
+    p.add_argument("--out", type=Path, default=Path("runs/transfer"), help="checkpoints (default: runs/transfer)")
+    p.add_argument("--page", type=Path, default=Path("docs/transfer-learning.md"), help="the page to write")
+    _add_output(p)
+    return p
+
+
+def cmd_transfer_experiment(args: argparse.Namespace) -> int:
+    from export.transfer import TransferExperiment, run_experiment, write_page
+
+    experiment = TransferExperiment(model=args.model, per_class=args.per_class, seeds=tuple(range(args.seeds)),
+                                    out=args.out)
+    result = run_experiment(experiment, quiet=args.quiet)
+    command = f"python -m export transfer-experiment --model {args.model} --per-class {args.per_class} --seeds {args.seeds}"
+    page = write_page(result, args.page, command)
+    for runs in result.modes.values():
+        print(f"{runs.mode}: target test top-1 {runs.mean:.1f}% ± {runs.spread:.1f} ({runs.trainable:,} trainable)")
+    print(f"wrote {page}")
+    return 0
+
+
+# Subcommand name -> (parser builder, handler).
 COMMANDS: dict[str, tuple[Callable, Callable[[argparse.Namespace], int]]] = {
     "train": (_add_train, cmd_train),
     "finetune": (_add_finetune, cmd_finetune),
@@ -261,6 +314,8 @@ COMMANDS: dict[str, tuple[Callable, Callable[[argparse.Namespace], int]]] = {
     "build": (_add_build, cmd_build),
     "import-torchvision": (_add_import_torchvision, cmd_import_torchvision),
     "verify": (_add_verify, cmd_verify),
+    "report": (_add_report, cmd_report),
+    "transfer-experiment": (_add_transfer_experiment, cmd_transfer_experiment),
 }
 
 
