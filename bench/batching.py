@@ -1,0 +1,263 @@
+"""3. Dynamic batching: throughput and latency under concurrency, batching on vs off vs the ceiling.
+
+For each model two servers run side by side: ``on`` with the card's batching settings and
+``off`` with ``max_batch_size`` 1 (every request its own ``session.run``). At each concurrency
+the closed-loop load generator (:func:`bench.loadgen.run_load`, one JSON tensor per request)
+alternates between them, and between runs this process measures the ceiling: a bare ONNX
+Runtime session with the server's options running the same inputs in batches of the card's
+``max_batch_size`` - what the server would reach if HTTP, JSON and queueing cost nothing.
+
+While the largest concurrency runs against ``on``, a prober in its own process
+(:mod:`bench.probe`) times ``GET /healthz`` every ``healthz_interval_s``: if the event loop
+were blocked (by preprocessing or inference run on it) those latencies would show it.
+
+The load generator shares the machine with the server; its CPU time per request is reported
+with the results (on a 2-core machine it is a real part of the budget).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import BenchConfig
+from .loadgen import LoadResult, run_load
+from .overhead import bare_session, model_file
+from .payloads import photo, prepare, tensor_payload
+from .server import HOST, ROOT, ServerProcess
+from .stats import Distribution, Target, median
+
+__all__ = ["BatchingResult", "LevelResult", "run"]
+
+log = logging.getLogger(__name__)
+
+TARGET_CEILING_FRACTION = 0.85  # resnet50 at concurrency 32
+TARGET_LENET_SPEEDUP = 5.0  # lenet5 at concurrency 64, on vs off
+TARGET_HEALTHZ_P99_MS = 5.0
+MODES = ("on", "off")
+
+
+@dataclass
+class ModeResult:
+    throughput: float  # requests per second, median over rounds
+    throughputs: list[float]
+    latency_ms: Distribution
+    ok: int
+    failed: dict[int, int]
+    client_cpu_ms: float  # per request
+    client_cpu_share: float  # of one core, over the run
+
+
+@dataclass
+class LevelResult:
+    model: str
+    concurrency: int
+    modes: dict[str, ModeResult] = field(default_factory=dict)
+    ceiling: float = math.nan  # inputs per second, median over rounds
+    ceilings: list[float] = field(default_factory=list)
+    healthz_ms: Distribution | None = None
+    healthz_failed: int = 0
+
+    @property
+    def ceiling_fraction(self) -> float:
+        on = self.modes.get("on")
+        return on.throughput / self.ceiling if on and self.ceiling > 0 else math.nan
+
+    @property
+    def speedup(self) -> float:
+        on, off = self.modes.get("on"), self.modes.get("off")
+        return on.throughput / off.throughput if on and off and off.throughput > 0 else math.nan
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.update(ceiling_fraction=self.ceiling_fraction, speedup=self.speedup)
+        return data
+
+
+@dataclass
+class BatchingResult:
+    levels: list[LevelResult] = field(default_factory=list)
+    batching: dict[str, dict[str, Any]] = field(default_factory=dict)  # model -> the card's settings
+    seconds: float = 0.0
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def level(self, model: str, concurrency: int) -> LevelResult | None:
+        return next((lv for lv in self.levels if lv.model == model and lv.concurrency == concurrency), None)
+
+    def targets(self, config: BenchConfig) -> list[Target]:
+        out = []
+        top = max(config.concurrency)
+        heavy, light = _pick(config.batching_models, "resnet50"), _pick(config.batching_models, "lenet5", last=False)
+        c_heavy = 32 if 32 in config.concurrency else top
+        lv = self.level(heavy, c_heavy)
+        out.append(Target("batching", f"{heavy}: throughput at concurrency {c_heavy} / the ceiling", 
+                          lv.ceiling_fraction if lv else math.nan, TARGET_CEILING_FRACTION, ">=", "",
+                          _ceiling_why(lv) if lv else self.errors.get(heavy, "not measured")))  # fmt: skip
+        lv = self.level(light, top)
+        out.append(Target("batching", f"{light}: throughput at concurrency {top}, batching on / off",
+                          lv.speedup if lv else math.nan, TARGET_LENET_SPEEDUP, ">=", "x",
+                          _speedup_why(lv) if lv else self.errors.get(light, "not measured")))  # fmt: skip
+        for model in config.batching_models:
+            lv = self.level(model, top)
+            value = lv.healthz_ms.p99 if lv and lv.healthz_ms and lv.healthz_ms.n else math.nan
+            out.append(Target("batching", f"{model}: /healthz p99 while saturated (concurrency {top})", value,
+                              TARGET_HEALTHZ_P99_MS, "<=", "ms",
+                              "" if lv else self.errors.get(model, "not measured")))  # fmt: skip
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"levels": [lv.to_dict() for lv in self.levels], "batching": self.batching, "seconds": self.seconds,
+                "errors": self.errors}  # fmt: skip
+
+
+def _pick(models: tuple[str, ...], wanted: str, last: bool = True) -> str:
+    if wanted in models:
+        return wanted
+    return models[-1] if last else models[0]
+
+
+def _ceiling_why(lv: LevelResult) -> str:
+    on = lv.modes.get("on")
+    if not on:
+        return ""
+    per_request = 1e3 / on.throughput if on.throughput > 0 else math.nan
+    per_input = 1e3 / lv.ceiling if lv.ceiling > 0 else math.nan
+    return (f"the server spends {per_request:.2f} ms of wall time per request against {per_input:.2f} ms per input in "
+            f"bare batches; the client used {on.client_cpu_share:.0%} of a core at the same time")  # fmt: skip
+
+
+def _speedup_why(lv: LevelResult) -> str:
+    on, off = lv.modes.get("on"), lv.modes.get("off")
+    if not on or not off:
+        return ""
+    return (f"{on.throughput:.0f} vs {off.throughput:.0f} requests/s; the ceiling of bare batched inference is "
+            f"{lv.ceiling:.0f} inputs/s, so per-request work outside inference (HTTP, JSON, event loop) bounds both; "
+            f"the client used {on.client_cpu_share:.0%} of a core")  # fmt: skip
+
+
+class _Prober:
+    """``python -m bench.probe`` against a server while a load runs."""
+
+    def __init__(self, port: int, interval: float) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench.probe", "--host", HOST, "--port", str(port), "--interval", str(interval)],
+            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert self.process.stdout is not None
+        self.process.stdout.readline()  # "ready"
+
+    def finish(self) -> dict[str, Any]:
+        out, _ = self.process.communicate("stop\n", timeout=60)
+        return json.loads(out.strip().splitlines()[-1])
+
+
+def _ceiling(session: Any, feed_batch: dict, batch: int, inputs: int, max_seconds: float) -> float:
+    """Inputs per second of back-to-back ``session.run`` on full batches, about ``inputs`` of them."""
+    session.run(None, feed_batch)
+    done, start = 0, time.perf_counter()
+    while done < inputs and (time.perf_counter() - start < max_seconds or done == 0):
+        session.run(None, feed_batch)
+        done += batch
+    return done / (time.perf_counter() - start)
+
+
+def _mode_result(runs: list[LoadResult]) -> ModeResult:
+    latencies = [v for r in runs for v in r.latencies]
+    failed: dict[int, int] = {}
+    for r in runs:
+        for status, count in r.statuses.items():
+            if status != 200:
+                failed[status] = failed.get(status, 0) + count
+        if r.errors:
+            failed[0] = failed.get(0, 0) + len(r.errors)
+    cpu = sum(r.client_cpu_s for r in runs)
+    wall = sum(r.wall_s for r in runs)
+    ok = sum(r.ok for r in runs)
+    return ModeResult(
+        throughput=median(r.throughput for r in runs), throughputs=[r.throughput for r in runs],
+        latency_ms=Distribution.of(latencies).scaled(1e3), ok=ok, failed=failed,
+        client_cpu_ms=cpu / ok * 1e3 if ok else math.nan, client_cpu_share=cpu / wall if wall else math.nan,
+    )  # fmt: skip
+
+
+def measure_model(model: str, config: BenchConfig, repository: Path, log_dir: Path) -> tuple[list[LevelResult], dict]:
+    card, path = model_file(repository, model)
+    batch = card.batching.max_batch_size
+    tensor = prepare(photo("224"), card.input)
+    request = tensor_payload(model, tensor).request
+    session = bare_session(path)
+    feed_batch = {session.get_inputs()[0].name: np.repeat(tensor, batch, axis=0)}
+    settings = {"on": {"variants": "fp32"},
+                "off": {"variants": "fp32", "max_batch_size": 1, "max_queue_delay_microseconds": 0}}  # fmt: skip
+    servers = {mode: ServerProcess(repository, settings=settings[mode], log_path=log_dir / f"batching-{model}-{mode}.log",
+                                   name=f"server (batching {mode})") for mode in MODES}  # fmt: skip
+    for server in servers.values():
+        server.start()
+    levels = []
+    try:
+        for server in servers.values():
+            server.wait_ready(config.server_start_timeout_s, expected={model})
+        top = max(config.concurrency)
+        for concurrency in config.concurrency:
+            runs: dict[str, list[LoadResult]] = {mode: [] for mode in MODES}
+            level = LevelResult(model, concurrency)
+            probes: list[dict[str, Any]] = []
+            for r in range(config.batching_rounds):
+                for mode in MODES if r % 2 == 0 else MODES[::-1]:
+                    server = servers[mode]
+                    prober = _Prober(server.port, config.healthz_interval_s) if concurrency == top and mode == "on" else None
+                    try:
+                        result = asyncio.run(run_load(
+                            HOST, server.port, request, concurrency=concurrency, max_requests=config.batching_requests,
+                            max_seconds=config.batching_seconds, warmup_requests=2 * concurrency,
+                        ))  # fmt: skip
+                    finally:
+                        if prober is not None:
+                            probes.append(prober.finish())
+                    runs[mode].append(result)
+                    time.sleep(0.1)
+                level.ceilings.append(_ceiling(session, feed_batch, batch, config.batching_requests,
+                                               config.batching_seconds))  # fmt: skip
+                time.sleep(0.1)
+            level.modes = {mode: _mode_result(rs) for mode, rs in runs.items()}
+            level.ceiling = median(level.ceilings)
+            if probes:
+                level.healthz_ms = Distribution.of(v for p in probes for v in p["latencies"]).scaled(1e3)
+                level.healthz_failed = sum(len(p["errors"]) + sum(c for s, c in p["statuses"].items() if s != "200")
+                                           for p in probes)  # fmt: skip
+            on, off = level.modes["on"], level.modes["off"]
+            log.info("batching: %s c=%d on %.0f/s (p99 %.1f ms) off %.0f/s ceiling %.0f/s -> %.0f%% of ceiling, %.2fx",
+                     model, concurrency, on.throughput, on.latency_ms.p99, off.throughput, level.ceiling,
+                     100 * level.ceiling_fraction, level.speedup)  # fmt: skip
+            levels.append(level)
+    finally:
+        for server in servers.values():
+            server.stop()
+    return levels, card.batching.model_dump(mode="json")
+
+
+def run(config: BenchConfig, repository: Path, log_dir: Path) -> BatchingResult:
+    result = BatchingResult()
+    start = time.perf_counter()
+    for model in config.batching_models:
+        log.info("batching: %s", model)
+        try:
+            levels, batching = measure_model(model, config, repository, log_dir)
+        except Exception as exc:  # one model failing must not lose the others
+            log.exception("batching: %s failed", model)
+            result.errors[model] = f"{type(exc).__name__}: {exc}"
+            continue
+        result.levels.extend(levels)
+        result.batching[model] = batching
+    result.seconds = time.perf_counter() - start
+    return result

@@ -1,0 +1,131 @@
+"""What one benchmark run does: :class:`BenchConfig`, with a full and a ``--quick`` preset.
+
+Every loop of the harness is bounded twice, by a count and by seconds, so a slow or
+overloaded machine makes a run less precise, never endless.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["BENCHMARKS", "DEFAULT_RUNTIME_MODELS", "BenchConfig"]
+
+BENCHMARKS = ("runtime", "overhead", "batching", "int8", "startup")
+
+# The default set of export.recipes.DEFAULT_SET, repeated here so reading it needs no import.
+DEFAULT_RUNTIME_MODELS = (
+    "lenet5", "alexnet", "zfnet", "vgg16", "vgg19", "nin_cifar", "googlenet", "resnet18",
+    "resnet50", "resnet152", "mobilenet_v1", "mobilenet_v2", "efficientnet_b0",
+)  # fmt: skip
+
+
+def _default_threads() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """Sizes and bounds of a run. :meth:`full` is ``make bench``; :meth:`tiny` is ``--quick`` and the test.
+
+    ``rounds`` is how many times each comparison alternates its configurations; a timed
+    ``block_s`` (at most ``max_calls`` calls) is one configuration's turn in a round.
+    """
+
+    benchmarks: tuple[str, ...] = BENCHMARKS
+    quick: bool = False
+    repository: Path | None = None
+    out: Path = Path("docs/benchmarks.md")
+    img_dir: Path | None = None  # default: <out's folder>/img
+    json_out: Path | None = None
+    work_dir: Path = Path("build/bench")
+    threads: int = field(default_factory=_default_threads)
+    seed: int = 0
+
+    # 1. runtime
+    runtime_models: tuple[str, ...] = DEFAULT_RUNTIME_MODELS
+    runtime_threads: tuple[int, ...] | None = None  # default: 1 and every usable core
+    runtime_batch: int = 32
+    rounds: int = 5
+    block_s: float = 0.3
+    max_calls: int = 200
+    warmup_calls: int = 3
+    comparison_seconds: float = 30.0  # one comparison stops adding rounds after this (at least 2 rounds)
+    profile_missed: bool = True  # ONNX Runtime + PyTorch profiles of the networks under the target
+
+    # 2. overhead
+    overhead_models: tuple[str, ...] = ("lenet5",)
+    overhead_requests: int = 300
+    overhead_seconds: float = 20.0
+
+    # 3. batching
+    batching_models: tuple[str, ...] = ("lenet5", "resnet50")
+    concurrency: tuple[int, ...] = (1, 8, 32, 64)
+    batching_rounds: int = 3
+    batching_requests: int = 600  # per (model, mode, concurrency, round), at most
+    batching_seconds: float = 4.0  # per (model, mode, concurrency, round), at most
+    healthz_interval_s: float = 0.02
+
+    # 4. int8
+    int8_models: tuple[str, ...] = ("resnet50", "vgg16")
+
+    # 5. start-up
+    startup_repeats: int = 3
+    startup_timeout_s: float = 300.0
+
+    server_start_timeout_s: float = 300.0
+
+    @classmethod
+    def full(cls, **changes: Any) -> BenchConfig:
+        return cls(**changes)
+
+    @classmethod
+    def tiny(cls, **changes: Any) -> BenchConfig:
+        """Seconds, not minutes: enough to exercise every code path and produce every number."""
+        preset = dict(
+            quick=True,
+            runtime_models=("lenet5",),
+            runtime_batch=4,
+            rounds=2,
+            block_s=0.02,
+            max_calls=20,
+            warmup_calls=1,
+            profile_missed=False,
+            overhead_requests=20,
+            overhead_seconds=5.0,
+            batching_models=("lenet5",),
+            concurrency=(1, 4),
+            batching_rounds=1,
+            batching_requests=24,
+            batching_seconds=2.0,
+            healthz_interval_s=0.02,
+            int8_models=("lenet5",),
+            startup_repeats=1,
+        )
+        preset.update(changes)
+        return cls(**preset)
+
+    def replace(self, **changes: Any) -> BenchConfig:
+        changes = {k: v for k, v in changes.items() if v is not None}
+        return dataclasses.replace(self, **changes) if changes else self
+
+    @property
+    def runtime_thread_counts(self) -> tuple[int, ...]:
+        """1 thread (immune to other processes) and every usable core (how the server runs)."""
+        if self.runtime_threads:
+            return tuple(self.runtime_threads)
+        return tuple(dict.fromkeys((1, self.threads)))
+
+    @property
+    def images(self) -> Path:
+        return self.img_dir if self.img_dir is not None else self.out.parent / "img"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v)
+                for k, v in dataclasses.asdict(self).items()}  # fmt: skip

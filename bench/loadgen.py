@@ -1,0 +1,258 @@
+"""A minimal HTTP/1.1 client over raw sockets: one blocking connection, and a closed-loop load generator.
+
+Why not httpx: at a few hundred microseconds of client work per request, a general-purpose
+client is a large share of what the benchmarks measure on a 2-core machine (and it competes
+with the server for the CPU). Here a request is bytes built once; a response is read by its
+``Content-Length`` (or chunks). The client's own CPU time per request is measured and
+reported with every result, so what the client costs is known, not assumed.
+
+The load generator is closed-loop: ``concurrency`` connections, each sending its next request
+as soon as the previous response arrived; it stops after ``max_requests`` responses or
+``max_seconds``, whichever comes first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .stats import Distribution
+
+__all__ = ["HttpRequest", "HttpResponse", "LoadResult", "SyncConnection", "parse_head", "run_load"]
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """A request encoded once, sent many times."""
+
+    method: str
+    path: str
+    body: bytes = b""
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def encode(self, host: str, port: int) -> bytes:
+        lines = [f"{self.method} {self.path} HTTP/1.1", f"Host: {host}:{port}", "Connection: keep-alive"]
+        lines += [f"{k}: {v}" for k, v in self.headers.items()]
+        if self.body or self.method in ("POST", "PUT"):
+            lines.append(f"Content-Length: {len(self.body)}")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + self.body
+
+    @classmethod
+    def json(cls, path: str, payload: Any) -> HttpRequest:
+        return cls("POST", path, json.dumps(payload, separators=(",", ":")).encode(), {"Content-Type": "application/json"})
+
+    @classmethod
+    def get(cls, path: str) -> HttpRequest:
+        return cls("GET", path)
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def parse_head(head: bytes) -> tuple[int, dict[str, str]]:
+    """Status and lower-cased headers of a response head (status line and header lines, no blank line)."""
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/"):
+        raise ConnectionError(f"not an HTTP response: {lines[0]!r}")
+    headers = {}
+    for line in lines[1:]:
+        if line:
+            key, _, value = line.partition(":")
+            headers[key.strip().lower()] = value.strip()
+    return int(parts[1]), headers
+
+
+class SyncConnection:
+    """One keep-alive connection, blocking: the lowest-overhead way to time a request at concurrency 1."""
+
+    def __init__(self, host: str, port: int, timeout: float = 60.0) -> None:
+        self.host, self.port, self.timeout = host, port, timeout
+        self._sock: socket.socket | None = None
+        self._buffer = b""
+
+    def _connect(self) -> socket.socket:
+        sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._sock, self._buffer = sock, b""
+        return sock
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def __enter__(self) -> SyncConnection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def send(self, request: HttpRequest | bytes) -> HttpResponse:
+        data = request.encode(self.host, self.port) if isinstance(request, HttpRequest) else request
+        for attempt in (0, 1):  # a keep-alive connection the server closed: reconnect once
+            sock = self._sock or self._connect()
+            try:
+                sock.sendall(data)
+                return self._read()
+            except (ConnectionError, OSError):
+                self.close()
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _recv(self) -> bytes:
+        assert self._sock is not None
+        chunk = self._sock.recv(1 << 20)
+        if not chunk:
+            raise ConnectionError("the server closed the connection")
+        return chunk
+
+    def _read(self) -> HttpResponse:
+        while (end := self._buffer.find(b"\r\n\r\n")) < 0:
+            self._buffer += self._recv()
+        status, headers = parse_head(self._buffer[:end])
+        self._buffer = self._buffer[end + 4 :]
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            body = bytearray()
+            while True:
+                while (eol := self._buffer.find(b"\r\n")) < 0:
+                    self._buffer += self._recv()
+                size = int(self._buffer[:eol].split(b";")[0], 16)
+                while len(self._buffer) < eol + 2 + size + 2:
+                    self._buffer += self._recv()
+                body += self._buffer[eol + 2 : eol + 2 + size]
+                self._buffer = self._buffer[eol + 2 + size + 2 :]
+                if size == 0:
+                    return HttpResponse(status, headers, bytes(body))
+        length = int(headers.get("content-length", "0"))
+        while len(self._buffer) < length:
+            self._buffer += self._recv()
+        body, self._buffer = self._buffer[:length], self._buffer[length:]
+        if headers.get("connection", "").lower() == "close":
+            self.close()
+        return HttpResponse(status, headers, body)
+
+
+@dataclass
+class LoadResult:
+    """What a closed-loop run measured: per-request latencies of successes, failures by status."""
+
+    concurrency: int
+    latencies: list[float] = field(default_factory=list)
+    statuses: dict[int, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    wall_s: float = 0.0
+    client_cpu_s: float = 0.0
+
+    @property
+    def ok(self) -> int:
+        return len(self.latencies)
+
+    @property
+    def throughput(self) -> float:
+        """Successful responses per second."""
+        return self.ok / self.wall_s if self.wall_s > 0 else float("nan")
+
+    @property
+    def latency(self) -> Distribution:
+        return Distribution.of(self.latencies)
+
+    @property
+    def client_cpu_per_request_s(self) -> float:
+        total = self.ok + sum(v for k, v in self.statuses.items() if k != 200)
+        return self.client_cpu_s / total if total else float("nan")
+
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status, headers = parse_head(head[:-4])
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        body = bytearray()
+        while True:
+            size = int((await reader.readuntil(b"\r\n"))[:-2].split(b";")[0], 16)
+            body += await reader.readexactly(size + 2)
+            if size == 0:
+                return status, headers, bytes(body[:-2])
+            del body[-2:]
+    return status, headers, await reader.readexactly(int(headers.get("content-length", "0")))
+
+
+async def run_load(
+    host: str,
+    port: int,
+    request: HttpRequest,
+    *,
+    concurrency: int,
+    max_requests: int,
+    max_seconds: float,
+    warmup_requests: int = 0,
+    ok_status: int = 200,
+) -> LoadResult:
+    """Closed-loop load: ``concurrency`` connections send ``request`` until ``max_requests`` are done.
+
+    ``warmup_requests`` (spread over the connections) go first and are not counted: they open
+    the connections and fill the server's pipelines.
+    """
+    data = request.encode(host, port)
+    result = LoadResult(concurrency)
+    connections = []
+    for _ in range(concurrency):
+        reader, writer = await asyncio.open_connection(host, port, limit=1 << 24)
+        writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        connections.append((reader, writer))
+
+    async def warm(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        for _ in range(n):
+            writer.write(data)
+            await _read_response(reader)
+
+    per_connection = -(-warmup_requests // concurrency) if warmup_requests else 0
+    try:
+        if per_connection:
+            await asyncio.gather(*(warm(r, w, per_connection) for r, w in connections))
+        issued = 0
+        loop_clock = time.perf_counter
+        cpu0, start = time.process_time(), loop_clock()
+        deadline = start + max_seconds
+
+        async def worker(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal issued
+            while issued < max_requests and loop_clock() < deadline:
+                issued += 1
+                sent = loop_clock()
+                writer.write(data)
+                try:
+                    status, _, _ = await _read_response(reader)
+                except (asyncio.IncompleteReadError, ConnectionError) as exc:
+                    result.errors.append(f"{type(exc).__name__}: {exc}")
+                    return
+                elapsed = loop_clock() - sent
+                result.statuses[status] = result.statuses.get(status, 0) + 1
+                if status == ok_status:
+                    result.latencies.append(elapsed)
+
+        await asyncio.gather(*(worker(r, w) for r, w in connections))
+        result.wall_s = loop_clock() - start
+        result.client_cpu_s = time.process_time() - cpu0
+    finally:
+        for _, writer in connections:
+            writer.close()
+        for _, writer in connections:
+            try:
+                await writer.wait_closed()
+            except (ConnectionError, OSError):
+                pass
+    return result

@@ -1,0 +1,322 @@
+"""``docs/benchmarks.md``: the targets first, then one section per benchmark, tables and PNG plots.
+
+Everything written here comes from a :class:`Results` of one run; the raw numbers also go to a
+JSON file next to the plots, so a reader can check any figure of the page.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .batching import BatchingResult
+from .config import BenchConfig
+from .int8 import Int8Result
+from .machine import Machine
+from .overhead import OverheadResult
+from .runtime import RuntimeResult
+from .startup import StartupResult
+from .stats import Target
+
+__all__ = ["Results", "write_report"]
+
+
+@dataclass
+class Results:
+    config: BenchConfig
+    machine: Machine
+    command: str
+    repository: Path
+    runtime: RuntimeResult | None = None
+    overhead: OverheadResult | None = None
+    batching: BatchingResult | None = None
+    int8: Int8Result | None = None
+    startup: StartupResult | None = None
+    seconds: float = 0.0
+    plots: list[Path] = field(default_factory=list)
+
+    def targets(self) -> list[Target]:
+        out: list[Target] = []
+        if self.runtime:
+            out += self.runtime.targets()
+        if self.overhead:
+            out += self.overhead.targets(self.config.overhead_models[0])
+        if self.batching:
+            out += self.batching.targets(self.config)
+        if self.int8:
+            out += self.int8.targets()
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        parts = ("runtime", "overhead", "batching", "int8", "startup")
+        return {
+            "command": self.command,
+            "repository": str(self.repository),
+            "seconds": self.seconds,
+            "config": self.config.to_dict(),
+            "machine": self.machine.to_dict(),
+            "targets": [t.to_dict() for t in self.targets()],
+            **{p: getattr(self, p).to_dict() for p in parts if getattr(self, p) is not None},
+        }
+
+
+# ------------------------------------------------------------------------------------ formatting
+
+
+def _num(value: float | None, digits: int = 2, unit: str = "") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:,.{digits}f}{unit}"
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _target_value(t: Target) -> str:
+    digits = 3 if t.unit == "ms" and t.known and abs(t.value) < 1 else 2
+    return _num(t.value, digits, t.unit if t.unit.startswith(" ") else t.unit)
+
+
+def _targets_section(targets: list[Target]) -> str:
+    met = sum(t.met for t in targets)
+    rows = []
+    for t in targets:
+        verdict = "met" if t.met else ("not measured" if not t.known else "**missed**")
+        margin = "" if math.isnan(t.margin) else f"{t.margin:+.0%}"
+        rows.append((t.name, _target_value(t), f"{t.comparison} {_num(t.bound, 2)}{t.unit}", verdict, margin,
+                     "" if t.met else t.why.replace("|", "/")))  # fmt: skip
+    table = _table(("target", "measured", "bound", "", "margin", "why (when missed)"), rows)
+    return f"## Targets\n\n{met} of {len(targets)} met in this run.\n\n{table}\n"
+
+
+def _machine_section(m: Machine, config: BenchConfig) -> str:
+    versions = ", ".join(f"{k} {v}" for k, v in m.versions.items())
+    return (
+        "## Machine\n\n"
+        f"- CPU: {m.cpu_model}, {m.usable_cpus} usable of {m.logical_cpus} logical CPUs; {m.memory_gib:.1f} GiB;"
+        f" {m.os}; Python {m.python}\n"
+        f"- memory bandwidth (one core, numpy copy): {m.memory_bandwidth_gbs:.1f} GB/s;"
+        f" load average at the start {m.load_average[0]:.2f}\n"
+        f"- ONNX Runtime providers: {', '.join(m.onnxruntime_providers)}\n"
+        f"- {versions}\n"
+        f"- commit {m.git_commit}{' (with uncommitted changes)' if m.git_dirty else ''};"
+        f" {'the --quick preset: tiny samples, numbers are not meaningful' if config.quick else 'the full preset'}\n"
+    )
+
+
+def _runtime_section(r: RuntimeResult, plot: str | None) -> str:
+    rows = [
+        (row.model, "x".join(map(str, row.input_shape)) or "-", row.threads, _num(row.torch_b1_ms, 3),
+         _num(row.ort_b1_ms, 3), f"**{_num(row.speedup_b1)}x**" if not row.error else row.error,
+         f"{_num(row.speedup_b1_range[0])}-{_num(row.speedup_b1_range[1])}", _num(row.torch_batch_ips, 0),
+         _num(row.ort_batch_ips, 0), f"{_num(row.speedup_batch)}x")
+        for row in r.rows
+    ]  # fmt: skip
+    table = _table(("network", "input", "threads", "PyTorch b1 ms", "ORT b1 ms", "ORT speed-up b1", "per round",
+                    f"PyTorch b{r.batch} img/s", f"ORT b{r.batch} img/s", f"speed-up b{r.batch}"), rows)  # fmt: skip
+    profiles = [f"- **{row.model}** ({row.threads} thread(s)): {row.profile['summary']}" for row in r.rows if row.profile]
+    text = (
+        "## 1. Runtime: ONNX Runtime vs PyTorch eager\n\n"
+        "Random weights at the served resolution, exported exactly as served (logits and softmax); both runtimes "
+        "with the same thread count, timed interleaved; medians of every call, per-round ratio range.\n\n"
+        f"{table}\n"
+    )
+    if profiles:
+        text += "\nProfiles of the networks under the 1.4x target:\n\n" + "\n".join(profiles) + "\n"
+    if plot:
+        text += f"\n![ONNX Runtime speed-up at batch 1]({plot})\n"
+    return text
+
+
+def _overhead_section(r: OverheadResult) -> str:
+    if r.error and not r.rows:
+        return f"## 2. Server overhead\n\nnot measured: {r.error}\n"
+    rows = [
+        (row.model, row.server, row.kind, f"{row.body_bytes:,}", _num(row.e2e_ms.p50, 3), _num(row.e2e_ms.p99, 3),
+         _num(row.bare_ms.p50, 3), _num(row.overhead_p50_ms, 3), _num(row.overhead_p99_ms, 3),
+         _num(row.decode_ms.p50 if row.decode_ms else None, 3), _num(row.queue_ms.p50 if row.queue_ms else None, 3),
+         _num(row.client_cpu_ms, 3))
+        for row in r.rows
+    ]  # fmt: skip
+    table = _table(("model", "server", "input", "body bytes", "e2e p50 ms", "e2e p99 ms", "session.run p50 ms",
+                    "overhead p50 ms", "overhead p99 ms", "decode p50 ms", "queue p50 ms", "client CPU ms"), rows)  # fmt: skip
+    settings = "; ".join(f"`{k}`: {v or 'the card'}" for k, v in r.settings.items())
+    return (
+        "## 2. Server overhead at concurrency 1\n\n"
+        "`/predict` end to end over a keep-alive loopback connection minus the bare `session.run` on the same "
+        "tensor, alternating request and bare run. `decode` is the server's preprocessing (body, image decode, "
+        f"resize, normalise), `queue` the wait in the batch queue. Servers: {settings}.\n\n{table}\n"
+    )
+
+
+def _batching_section(r: BatchingResult, plot: str | None) -> str:
+    rows = []
+    for lv in r.levels:
+        on, off = lv.modes.get("on"), lv.modes.get("off")
+        rows.append((lv.model, lv.concurrency, _num(on.throughput if on else None, 0),
+                     _num(on.latency_ms.p50 if on else None), _num(on.latency_ms.p99 if on else None),
+                     _num(off.throughput if off else None, 0), _num(off.latency_ms.p50 if off else None),
+                     _num(off.latency_ms.p99 if off else None), _num(lv.ceiling, 0),
+                     f"{lv.ceiling_fraction:.0%}" if not math.isnan(lv.ceiling_fraction) else "-",
+                     f"{_num(lv.speedup)}x", _num(lv.healthz_ms.p99 if lv.healthz_ms else None),
+                     _num(on.client_cpu_share * 100 if on else None, 0, "%")))  # fmt: skip
+    table = _table(("model", "concurrency", "on req/s", "on p50 ms", "on p99 ms", "off req/s", "off p50 ms",
+                    "off p99 ms", "ceiling inputs/s", "on / ceiling", "on / off", "/healthz p99 ms",
+                    "client CPU"), rows)  # fmt: skip
+    settings = "; ".join(f"{m}: max_batch_size {b.get('max_batch_size')}, max_queue_delay_microseconds "
+                         f"{b.get('max_queue_delay_microseconds')}" for m, b in r.batching.items())  # fmt: skip
+    errors = "".join(f"\n- {m}: not measured: {e}" for m, e in r.errors.items())
+    text = (
+        "## 3. Dynamic batching under concurrency\n\n"
+        "Closed-loop clients sending one JSON tensor each; `on` is the card's batching "
+        f"({settings}), `off` has `max_batch_size` 1. The ceiling is a bare session running the same inputs in "
+        "full batches; `/healthz` is probed from another process during the largest concurrency.\n\n"
+        f"{table}\n{errors}"
+    )
+    if plot:
+        text += f"\n![throughput under concurrency]({plot})\n"
+    return text
+
+
+def _int8_section(r: Int8Result) -> str:
+    rows = [
+        (row.model, "x".join(map(str, row.input_shape)) or "-", _num(row.fp32_b1_ms, 3), _num(row.int8_b1_ms, 3),
+         f"**{_num(row.speedup_b1)}x**", _num(row.fp32_batch_ips, 0), _num(row.int8_batch_ips, 0),
+         f"{_num(row.speedup_batch)}x", _num(row.fp32_top1), _num(row.int8_top1), _num(row.top1_change), row.error or "")
+        for row in r.rows
+    ]  # fmt: skip
+    table = _table(("network", "input", "fp32 b1 ms", "int8 b1 ms", "speed-up b1", f"fp32 b{r.batch} img/s",
+                    f"int8 b{r.batch} img/s", f"speed-up b{r.batch}", "fp32 top-1 %", "int8 top-1 %", "change",
+                    "note"), rows)  # fmt: skip
+    return (
+        "## 4. INT8 vs float32\n\n"
+        "The published variants of the same version, bare sessions with the server's options, timed interleaved. "
+        "Accuracy: test top-1 through ONNX Runtime as the build measured it (INT8 calibrated on training images).\n\n"
+        f"{table}\n"
+    )
+
+
+def _startup_section(r: StartupResult) -> str:
+    if r.error:
+        return f"## 5. Start-up\n\nnot measured: {r.error}\n"
+    runs = ", ".join(f"{s:.2f}" for s in r.ready_s)
+    return (
+        "## 5. Start-up (warm repository)\n\n"
+        f"`python -m service` to every model ready ({r.models} models, {r.sessions} ONNX Runtime sessions loaded and "
+        f"warmed up): median **{_num(r.ready_median_s)} s** (runs: {runs} s); `/healthz` answered after a median "
+        f"{_num(r.live_median_s)} s.\n"
+    )
+
+
+# ------------------------------------------------------------------------------------------ plots
+
+
+def _plot_runtime(r: RuntimeResult, path: Path) -> bool:
+    import matplotlib.pyplot as plt
+
+    threads = sorted({row.threads for row in r.rows})
+    models = list(dict.fromkeys(row.model for row in r.rows))
+    fig, ax = plt.subplots(figsize=(10, 4))
+    width = 0.8 / max(1, len(threads))
+    for i, t in enumerate(threads):
+        values = [next((row.speedup_b1 for row in r.rows if row.model == m and row.threads == t), math.nan) for m in models]
+        ax.bar([j + i * width for j in range(len(models))], values, width, label=f"{t} thread(s)")
+    ax.axhline(1.4, color="red", linestyle="--", label="target 1.4x")
+    ax.set_xticks([j + width * (len(threads) - 1) / 2 for j in range(len(models))], models, rotation=35, ha="right")
+    ax.set_ylabel("ONNX Runtime / PyTorch speed, batch 1")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def _plot_batching(r: BatchingResult, path: Path) -> bool:
+    import matplotlib.pyplot as plt
+
+    models = list(dict.fromkeys(lv.model for lv in r.levels))
+    if not models:
+        return False
+    fig, axes = plt.subplots(1, len(models), figsize=(5 * len(models), 3.8), squeeze=False)
+    for ax, model in zip(axes[0], models, strict=True):
+        levels = [lv for lv in r.levels if lv.model == model]
+        xs = [lv.concurrency for lv in levels]
+        for mode, style in (("on", "o-"), ("off", "s--")):
+            ax.plot(xs, [lv.modes[mode].throughput if mode in lv.modes else math.nan for lv in levels], style,
+                    label=f"batching {mode}")  # fmt: skip
+        ax.plot(xs, [lv.ceiling for lv in levels], "k:", label="ceiling (bare batches)")
+        ax.set_xscale("log", base=2)
+        ax.set_title(model)
+        ax.set_xlabel("concurrent clients")
+        ax.set_ylabel("requests per second")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def _plots(results: Results, img: Path) -> dict[str, str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    img.mkdir(parents=True, exist_ok=True)
+    made: dict[str, str] = {}
+    relative = img.relative_to(results.config.out.parent) if img.is_relative_to(results.config.out.parent) else img
+    if results.runtime and results.runtime.rows and _plot_runtime(results.runtime, img / "runtime.png"):
+        made["runtime"] = f"{relative.as_posix()}/runtime.png"
+    if results.batching and _plot_batching(results.batching, img / "batching.png"):
+        made["batching"] = f"{relative.as_posix()}/batching.png"
+    results.plots = [img / Path(p).name for p in made.values()]
+    return made
+
+
+# ------------------------------------------------------------------------------------------ page
+
+
+def write_report(results: Results) -> Path:
+    """Write the Markdown page, its plots and ``benchmarks.json``; returns the page's path."""
+    config = results.config
+    out = config.out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    plots = _plots(results, config.images)
+    sections = [
+        "# Benchmarks\n",
+        "Written by `make bench` (`python -m bench`); every ratio below is of two configurations measured side by "
+        "side in this one run, their repetitions interleaved. Reproduce with:\n\n"
+        f"```bash\n{results.command}\n```\n\n"
+        f"Repository: `{results.repository}`; the run took {results.seconds / 60:.1f} minutes.\n",
+        _machine_section(results.machine, config),
+        _targets_section(results.targets()),
+    ]
+    if results.runtime:
+        sections.append(_runtime_section(results.runtime, plots.get("runtime")))
+    if results.overhead:
+        sections.append(_overhead_section(results.overhead))
+    if results.batching:
+        sections.append(_batching_section(results.batching, plots.get("batching")))
+    if results.int8:
+        sections.append(_int8_section(results.int8))
+    if results.startup:
+        sections.append(_startup_section(results.startup))
+    out.write_text("\n".join(sections))
+    json_out = config.json_out or config.images / "benchmarks.json"
+    json_out.write_text(json.dumps(results.to_dict(), indent=1, default=_json_default) + "\n")
+    return out
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    raise TypeError(f"cannot encode {type(value).__name__}")

@@ -1,0 +1,173 @@
+"""The real server in a subprocess: ``python -m service`` on a free loopback port.
+
+:class:`ServerProcess` starts it with ``CNNSERVE_*`` settings, waits until every model of the
+repository is ready (``GET /models``: each model READY with every published variant of its
+latest version loaded), and stops it. Its output goes to a log file, named in errors.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .loadgen import HttpRequest, SyncConnection
+
+__all__ = ["HOST", "ServerError", "ServerProcess", "all_ready", "free_port"]
+
+HOST = "127.0.0.1"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class ServerError(RuntimeError):
+    """The server did not start or did not become ready; the message quotes its log."""
+
+
+def free_port(host: str = HOST) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def all_ready(models: Any, expected: set[str] | None = None, variants: set[str] | None = None) -> bool:
+    """Whether a ``GET /models`` body says every model (and ``expected`` ones) is fully loaded.
+
+    Fully: READY, with every published variant of its latest version among ``variants`` (the
+    server's ``CNNSERVE_VARIANTS``; ``None``: all) loaded.
+    """
+    listed = models.get("models", []) if isinstance(models, dict) else []
+    if not listed or (expected and not expected <= {m.get("name") for m in listed}):
+        return False
+    for model in listed:
+        if model.get("status") != "READY":
+            return False
+        latest = model.get("latest_version")
+        for version in model.get("versions", []):
+            if version.get("version") != latest:
+                continue
+            for variant in version.get("variants", []):
+                wanted = variants is None or variant.get("precision") in variants
+                if wanted and variant.get("reason") is None and variant.get("status") != "READY":
+                    return False  # published, not loaded yet
+    return True
+
+
+class ServerProcess:
+    """``python -m service`` against ``repository`` with ``settings`` as ``CNNSERVE_*`` variables."""
+
+    def __init__(self, repository: Path, *, settings: Mapping[str, object] | None = None, log_path: Path | None = None,
+                 name: str = "server") -> None:  # fmt: skip
+        self.repository = Path(repository)
+        self.settings = dict(settings or {})
+        self.name = name
+        self.log_path = log_path
+        self.port = 0
+        self.process: subprocess.Popen[bytes] | None = None
+        self.started_at = 0.0
+        self.live_s: float | None = None
+        self.ready_s: float | None = None
+        self._log = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return HOST, self.port
+
+    def environment(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CNNSERVE_")}
+        env.update({f"CNNSERVE_{k.upper()}": _env_value(v) for k, v in self.settings.items()})
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        return env
+
+    def start(self) -> ServerProcess:
+        self.port = free_port()
+        command = [sys.executable, "-m", "service", "--repository", str(self.repository), "--host", HOST,
+                   "--port", str(self.port)]  # fmt: skip
+        if self.log_path is not None:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.started_at = time.perf_counter()
+        self.process = subprocess.Popen(command, cwd=ROOT, env=self.environment(), stdin=subprocess.DEVNULL,
+                                        stdout=self._log or subprocess.DEVNULL, stderr=subprocess.STDOUT)  # fmt: skip
+        return self
+
+    def wait_ready(self, timeout: float = 300.0, expected: set[str] | None = None, poll_s: float = 0.01) -> float:
+        """Seconds from :meth:`start` to every model ready; also records when ``/healthz`` first answered."""
+        assert self.process is not None, "start() first"
+        deadline = self.started_at + timeout
+        request = HttpRequest.get("/models").encode(HOST, self.port)
+        health = HttpRequest.get("/healthz").encode(HOST, self.port)
+        connection = SyncConnection(HOST, self.port, timeout=10)
+        variants = self.settings.get("variants")
+        wanted = None if variants is None else set(_env_value(variants).split(","))
+        last: Any = None
+        try:
+            while time.perf_counter() < deadline:
+                if self.process.poll() is not None:
+                    raise ServerError(f"{self.name} exited with status {self.process.returncode}:\n{self.log_tail()}")
+                try:
+                    if self.live_s is None:
+                        if connection.send(health).status == 200:
+                            self.live_s = time.perf_counter() - self.started_at
+                    response = connection.send(request)
+                    last = response.json() if response.status == 200 else response.body[:300]
+                    if response.status == 200 and all_ready(last, expected, wanted):
+                        self.ready_s = time.perf_counter() - self.started_at
+                        return self.ready_s
+                except (OSError, json.JSONDecodeError):
+                    connection.close()
+                time.sleep(poll_s)
+        finally:
+            connection.close()
+        raise ServerError(f"{self.name} not ready after {timeout:.0f} s; GET /models said {_states(last)}; "
+                          f"log {self.log_path}:\n{self.log_tail(10)}")
+
+    def models(self) -> dict[str, Any]:
+        with SyncConnection(HOST, self.port) as connection:
+            return connection.send(HttpRequest.get("/models")).json()
+
+    def log_tail(self, lines: int = 30) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return "(no log)"
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _states(models: Any) -> str:
+    if not isinstance(models, dict):
+        return repr(models)
+    return ", ".join(
+        f"{m.get('name')} {m.get('status')}" + (f" ({m.get('reason')})" if m.get("reason") else "")
+        for m in models.get("models", [])
+    ) or "no models"
+
+
+def _env_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return ",".join(map(str, value))
+    return str(value)

@@ -1,0 +1,74 @@
+"""``python -m bench --quick`` end to end, against the session's quick repository, so the harness cannot rot.
+
+The numbers of a tiny run mean nothing; what is checked is that every benchmark ran for real
+(servers started, requests answered, sessions timed) and that the page, plots and JSON say so.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from bench.__main__ import main, run
+from bench.config import BenchConfig
+from bench.report import write_report
+
+pytestmark = pytest.mark.xdist_group("servers")
+
+
+@pytest.fixture(scope="module")
+def tiny_run(quick_repository: Path, tmp_path_factory: pytest.TempPathFactory):
+    out = tmp_path_factory.mktemp("bench")
+    config = BenchConfig.tiny(repository=quick_repository, out=out / "benchmarks.md", work_dir=out / "work")
+    results = run(config, "python -m bench --quick")
+    return results, write_report(results)
+
+
+def test_every_benchmark_measured(tiny_run) -> None:
+    results, _ = tiny_run
+    [row] = results.runtime.rows if len(results.runtime.rows) == 1 else [results.runtime.rows[0]]
+    assert row.error is None and row.ort_b1_ms > 0 and row.torch_b1_ms > 0 and math.isfinite(row.speedup_b1)
+    tensor = results.overhead.row("lenet5", "tensor")
+    assert results.overhead.error is None and tensor is not None and not tensor.errors
+    assert tensor.e2e_ms.n > 0 and tensor.e2e_ms.p50 > tensor.bare_ms.p50 > 0, "a request costs more than its session.run"
+    assert tensor.decode_ms is not None and {r.kind for r in results.overhead.rows} >= {"tensor", "jpeg224", "jpeg12mp", "healthz"}
+    assert not results.batching.errors
+    levels = {(lv.model, lv.concurrency): lv for lv in results.batching.levels}
+    assert set(levels) == {("lenet5", 1), ("lenet5", 4)}
+    for lv in levels.values():
+        assert lv.modes["on"].ok > 0 and lv.modes["off"].ok > 0 and not lv.modes["on"].failed and lv.ceiling > 0
+    assert levels[("lenet5", 4)].healthz_ms.n > 0, "/healthz was probed while the server was loaded"
+    [int8] = results.int8.rows
+    assert int8.error is None and int8.int8_b1_ms > 0 and int8.int8_top1 is not None and int8.fp32_top1 is not None
+    assert results.startup.error is None and results.startup.models == 2 and results.startup.ready_s[0] > 0
+
+
+def test_report_page_plots_and_json(tiny_run) -> None:
+    results, page = tiny_run
+    text = page.read_text()
+    for heading in ("## Targets", "## Machine", "## 1. Runtime", "## 2. Server overhead", "## 3. Dynamic batching",
+                    "## 4. INT8", "## 5. Start-up"):  # fmt: skip
+        assert heading in text
+    assert "python -m bench --quick" in text and "the --quick preset" in text
+    targets = results.targets()
+    assert len(targets) >= 8 and f"{sum(t.met for t in targets)} of {len(targets)} met" in text
+    for plot in results.plots:
+        assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"img/{plot.name}" in text
+    raw = json.loads((page.parent / "img" / "benchmarks.json").read_text())
+    assert raw["runtime"]["rows"][0]["ort_b1_ms"] > 0 and raw["machine"]["usable_cpus"] >= 1
+    assert {t["benchmark"] for t in raw["targets"]} == {"runtime", "overhead", "batching", "int8"}
+
+
+def test_cli_rejects_an_unknown_benchmark(capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--quick", "--only", "runtime,speed"])
+    assert "speed" in str(exc.value) and "runtime" in str(exc.value)
+
+
+def test_cli_rejects_a_missing_repository(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--quick", "--only", "int8", "--repository", str(tmp_path / "nowhere"), "--out", str(tmp_path / "b.md")])
+    assert "is not a model repository" in str(exc.value)
