@@ -3,10 +3,12 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 REPO   ?= model_repository
+CHECKPOINTS ?= runs
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+BUILD_LOG ?= runs/build.log
 
-.PHONY: setup serve test bench repository clean
+.PHONY: setup serve repository test bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,14 +20,24 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
+# Build (or bring up to date) the default set in the background while the service polls the
+# repository: each model is served as soon as it is published, LeNet-5 within seconds.
+serve: setup
+	@mkdir -p $(dir $(BUILD_LOG))
+	@echo "building the default models in the background (log: $(BUILD_LOG)); each is served when published"
+	@$(PY) -m export build --repository $(REPO) --checkpoints $(CHECKPOINTS) >> $(BUILD_LOG) 2>&1 & build=$$!; \
+	trap 'kill $$build 2>/dev/null' EXIT INT TERM; \
+	CNNSERVE_POLL_INTERVAL_S=$${CNNSERVE_POLL_INTERVAL_S:-2} $(PY) -m service --repository $(REPO) --host $(HOST) --port $(PORT)
+
+# The default set, trained, exported and published in the foreground (no server).
+repository: setup
+	$(PY) -m export build --repository $(REPO) --checkpoints $(CHECKPOINTS)
+
 test: setup
 	$(PY) -m pytest -n 2 --dist loadgroup -q
-
-serve: setup
-	$(PY) -m service.launch --repository $(REPO) --host $(HOST) --port $(PORT)
 
 bench: setup
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache build

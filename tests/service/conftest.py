@@ -1,10 +1,9 @@
 """Fixtures of the service tests: a small real repository and real HTTP servers on loopback.
 
-``repository`` is the one the suite serves. It is the session's ``quick_repository`` (lenet5 and
-resnet18 built by ``python -m export build --quick``) when ``export.build`` is available, and
-otherwise a tiny repository written here with ``export.repository`` (``repo_builder``).
-``tiny_repository`` is always the latter: the hot-reload and corruption tests copy it and add
-versions to it, which needs the builder anyway.
+``repository`` is the one the suite serves: the session's ``quick_repository`` (lenet5 and
+resnet18 built by ``python -m export build --quick``). ``tiny_repository`` is written here with
+``export.repository`` (``repo_builder``): random weights, one grey and one RGB model; the
+hot-reload and corruption tests copy it and add versions to it.
 
 ``server`` runs uvicorn in a background thread on 127.0.0.1 and a free port, as
 ``python -m service`` does (same app factory, same settings class); see ``live``.
@@ -12,7 +11,6 @@ versions to it, which needs the builder anyway.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -26,10 +24,6 @@ from .live import LiveServer, make_settings
 from .repo_builder import build_repository
 
 
-def _have_export_build() -> bool:
-    return importlib.util.find_spec("export.build") is not None
-
-
 @pytest.fixture(scope="session")
 def tiny_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """lenet5 (grey, 32x32) and lenet5-rgb (RGB, resize 36, crop 32), random weights, fp32 + int8. Read-only."""
@@ -37,8 +31,8 @@ def tiny_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def repository(request: pytest.FixtureRequest) -> Path:
-    return request.getfixturevalue("quick_repository" if _have_export_build() else "tiny_repository")
+def repository(quick_repository: Path) -> Path:
+    return quick_repository
 
 
 @pytest.fixture(scope="session")

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from export.repository import ModelCard
+from export.repository import ModelCard, Repository
 
+from .live import make_settings
 from .helpers import direct, encode, pattern, reference_tensor, sample_photos
 from .test_preprocess import bomb_png
 
@@ -115,13 +116,16 @@ def test_bad_options(client: httpx.Client, grey_model: str, params: dict, status
     _assert_error(client.post("/predict", params=query, content=encode(pattern()), headers={"content-type": "image/png"}), status, code)
 
 
-def test_unpublished_variant_is_404(client: httpx.Client, cards, grey_model: str) -> None:
-    version = cards[grey_model].versions[cards[grey_model].latest_version]
-    missing = [p for p in ("fp32", "int8", "fp16") if p not in version.variants or not version.variants[p].published]
-    if not missing:
-        pytest.skip("every variant is published in this repository")
-    r = client.post(f"/models/{grey_model}/predict", params={"variant": missing[0]}, content=encode(pattern()))
-    _assert_error(r, 404, "variant_not_found")
+def test_unpublished_or_unloaded_variant_is_404(start_server, tiny_repository: Path) -> None:
+    # The tiny repository publishes fp32 and int8 only; this server loads fp32 only.
+    card = Repository(tiny_repository).load_card("lenet5")
+    assert not card.versions[card.latest_version].variants["fp16"].published
+    with start_server(make_settings(tiny_repository, variants=["fp32"])).client() as c:
+        for variant in ("fp16", "int8"):
+            r = c.post("/models/lenet5/predict", params={"variant": variant}, content=encode(pattern()))
+            body = _assert_error(r, 404, "variant_not_found")
+            assert "available: fp32" in body["error"]
+        assert c.post("/models/lenet5/predict", params={"variant": "fp32"}, content=encode(pattern())).status_code == 200
 
 
 def test_model_must_be_named_when_several_serve(client: httpx.Client, cards) -> None:
