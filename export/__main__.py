@@ -284,7 +284,7 @@ def _add_transfer_experiment(sub: argparse._SubParsersAction) -> argparse.Argume
         "fine-tuning modes, several seeds each, and write the comparison page.",
     )
     p.add_argument("--model", default="resnet18", help="network (default: resnet18)")
-    p.add_argument("--per-class", type=int, default=10, help="labelled target images per class (default: 10)")
+    p.add_argument("--per-class", default="5,10,25", help="labelled target images per class, comma list (default: 5,10,25)")
     p.add_argument("--seeds", type=int, default=3, help="runs per mode (default: 3)")
     p.add_argument("--out", type=Path, default=Path("runs/transfer"), help="checkpoints (default: runs/transfer)")
     p.add_argument("--page", type=Path, default=Path("docs/transfer-learning.md"), help="the page to write")
@@ -295,13 +295,14 @@ def _add_transfer_experiment(sub: argparse._SubParsersAction) -> argparse.Argume
 def cmd_transfer_experiment(args: argparse.Namespace) -> int:
     from export.transfer import TransferExperiment, run_experiment, write_page
 
-    experiment = TransferExperiment(model=args.model, per_class=args.per_class, seeds=tuple(range(args.seeds)),
-                                    out=args.out)
+    per_class = tuple(int(k) for k in args.per_class.split(","))
+    experiment = TransferExperiment(model=args.model, per_class=per_class, seeds=tuple(range(args.seeds)), out=args.out)
     result = run_experiment(experiment, quiet=args.quiet)
     command = f"python -m export transfer-experiment --model {args.model} --per-class {args.per_class} --seeds {args.seeds}"
     page = write_page(result, args.page, command)
-    for runs in result.modes.values():
-        print(f"{runs.mode}: target test top-1 {runs.mean:.1f}% ± {runs.spread:.1f} ({runs.trainable:,} trainable)")
+    for k, modes in result.runs.items():
+        for runs in modes.values():
+            print(f"{k} per class, {runs.mode}: target test top-1 {runs.mean:.1f}% ± {runs.spread:.1f}")
     print(f"wrote {page}")
     return 0
 
