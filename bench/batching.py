@@ -1,9 +1,10 @@
 """3. Dynamic batching: throughput and latency under concurrency, batching on vs off vs the ceiling.
 
 For each model two servers run side by side: ``on`` with the card's batching settings and
-``off`` with ``max_batch_size`` 1 (every request its own ``session.run``). At each concurrency
-the closed-loop load generator (:func:`bench.loadgen.run_load`, one JSON tensor per request)
-alternates between them, and between runs this process measures the ceiling: a bare ONNX
+``off`` with ``max_batch_size`` 1 (every request its own ``session.run``). For each payload (a
+JSON tensor to ``/predict``, and the tensor as raw bytes to ``/v2/models/{name}/infer``, as
+Triton clients send it) and each concurrency the closed-loop load generator
+(:func:`bench.loadgen.run_load`) alternates between them, and between runs this process measures the ceiling: a bare ONNX
 Runtime session with the server's options running the same inputs in batches of the card's
 ``max_batch_size`` - what the server would reach if HTTP, JSON and queueing cost nothing.
 
@@ -11,8 +12,10 @@ While the largest concurrency runs against ``on``, a prober in its own process
 (:mod:`bench.probe`) times ``GET /healthz`` every ``healthz_interval_s``: if the event loop
 were blocked (by preprocessing or inference run on it) those latencies would show it.
 
-The load generator shares the machine with the server; its CPU time per request is reported
-with the results (on a 2-core machine it is a real part of the budget).
+The load generator shares the machine with the server; its CPU time is reported with the
+results, and so is the server's, split between its event-loop thread (HTTP, JSON, routing,
+batching) and its other threads (``session.run`` and ONNX Runtime's pools): on a 2-core machine
+the three compete for the same cores, which is what bounds throughput against the ceiling.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import asyncio
 import json
 import logging
 import math
+import os
 import subprocess
 import sys
 import time
@@ -33,7 +37,7 @@ import numpy as np
 from .config import BenchConfig
 from .loadgen import LoadResult, run_load
 from .overhead import bare_session, model_file
-from .payloads import photo, prepare, tensor_payload
+from .payloads import photo, prepare, tensor_payload, v2_binary_payload
 from .server import HOST, ROOT, ServerProcess
 from .stats import Distribution, Target, median
 
@@ -45,6 +49,7 @@ TARGET_CEILING_FRACTION = 0.85  # resnet50 at concurrency 32
 TARGET_LENET_SPEEDUP = 5.0  # lenet5 at concurrency 64, on vs off
 TARGET_HEALTHZ_P99_MS = 5.0
 MODES = ("on", "off")
+PAYLOADS = {"json": tensor_payload, "v2-binary": v2_binary_payload}
 
 
 @dataclass
@@ -56,11 +61,14 @@ class ModeResult:
     failed: dict[int, int]
     client_cpu_ms: float  # per request
     client_cpu_share: float  # of one core, over the run
+    loop_cores: float = math.nan  # the server's event-loop thread, cores over the run
+    other_cores: float = math.nan  # its inference threads (session.run, ONNX Runtime's pools)
 
 
 @dataclass
 class LevelResult:
     model: str
+    payload: str
     concurrency: int
     modes: dict[str, ModeResult] = field(default_factory=dict)
     ceiling: float = math.nan  # inputs per second, median over rounds
@@ -91,28 +99,32 @@ class BatchingResult:
     seconds: float = 0.0
     errors: dict[str, str] = field(default_factory=dict)
 
-    def level(self, model: str, concurrency: int) -> LevelResult | None:
-        return next((lv for lv in self.levels if lv.model == model and lv.concurrency == concurrency), None)
+    def level(self, model: str, concurrency: int, payload: str) -> LevelResult | None:
+        return next((lv for lv in self.levels if (lv.model, lv.concurrency, lv.payload) == (model, concurrency, payload)),
+                    None)  # fmt: skip
 
     def targets(self, config: BenchConfig) -> list[Target]:
         out = []
         top = max(config.concurrency)
         heavy, light = _pick(config.batching_models, "resnet50"), _pick(config.batching_models, "lenet5", last=False)
         c_heavy = 32 if 32 in config.concurrency else top
-        lv = self.level(heavy, c_heavy)
-        out.append(Target("batching", f"{heavy}: throughput at concurrency {c_heavy} / the ceiling", 
-                          lv.ceiling_fraction if lv else math.nan, TARGET_CEILING_FRACTION, ">=", "",
-                          _ceiling_why(lv) if lv else self.errors.get(heavy, "not measured")))  # fmt: skip
-        lv = self.level(light, top)
-        out.append(Target("batching", f"{light}: throughput at concurrency {top}, batching on / off",
-                          lv.speedup if lv else math.nan, TARGET_LENET_SPEEDUP, ">=", "x",
-                          _speedup_why(lv) if lv else self.errors.get(light, "not measured")))  # fmt: skip
+        for payload in config.batching_payloads:
+            lv = self.level(heavy, c_heavy, payload)
+            out.append(Target("batching", f"{heavy} ({payload}): throughput at concurrency {c_heavy} / the ceiling",
+                              lv.ceiling_fraction if lv else math.nan, TARGET_CEILING_FRACTION, ">=", "",
+                              _ceiling_why(lv) if lv else self.errors.get(heavy, "not measured")))  # fmt: skip
+        for payload in config.batching_payloads:
+            lv = self.level(light, top, payload)
+            out.append(Target("batching", f"{light} ({payload}): throughput at concurrency {top}, batching on / off",
+                              lv.speedup if lv else math.nan, TARGET_LENET_SPEEDUP, ">=", "x",
+                              _speedup_why(lv) if lv else self.errors.get(light, "not measured")))  # fmt: skip
         for model in config.batching_models:
-            lv = self.level(model, top)
-            value = lv.healthz_ms.p99 if lv and lv.healthz_ms and lv.healthz_ms.n else math.nan
-            out.append(Target("batching", f"{model}: /healthz p99 while saturated (concurrency {top})", value,
-                              TARGET_HEALTHZ_P99_MS, "<=", "ms",
-                              "" if lv else self.errors.get(model, "not measured")))  # fmt: skip
+            for payload in config.batching_payloads:
+                lv = self.level(model, top, payload)
+                value = lv.healthz_ms.p99 if lv and lv.healthz_ms and lv.healthz_ms.n else math.nan
+                out.append(Target("batching", f"{model} ({payload}): /healthz p99 while saturated (concurrency {top})",
+                                  value, TARGET_HEALTHZ_P99_MS, "<=", "ms",
+                                  _healthz_why(lv) if lv else self.errors.get(model, "not measured")))  # fmt: skip
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -126,23 +138,35 @@ def _pick(models: tuple[str, ...], wanted: str, last: bool = True) -> str:
     return models[-1] if last else models[0]
 
 
+def _cpu_split(mode: ModeResult) -> str:
+    return (f"the server's event loop used {mode.loop_cores:.2f} cores ({1e3 * mode.loop_cores / mode.throughput:.2f} ms "
+            f"per request), its inference threads {mode.other_cores:.2f}, the client {mode.client_cpu_share:.2f}")  # fmt: skip
+
+
 def _ceiling_why(lv: LevelResult) -> str:
     on = lv.modes.get("on")
     if not on:
         return ""
-    per_request = 1e3 / on.throughput if on.throughput > 0 else math.nan
-    per_input = 1e3 / lv.ceiling if lv.ceiling > 0 else math.nan
-    return (f"the server spends {per_request:.2f} ms of wall time per request against {per_input:.2f} ms per input in "
-            f"bare batches; the client used {on.client_cpu_share:.0%} of a core at the same time")  # fmt: skip
+    return (f"{on.throughput:.0f} requests/s against a ceiling of {lv.ceiling:.0f} inputs/s, which bare inference "
+            f"reaches with every core to itself; here {_cpu_split(on)}, of {os.cpu_count()} cores: inference gets what "
+            "the HTTP side leaves")  # fmt: skip
 
 
 def _speedup_why(lv: LevelResult) -> str:
     on, off = lv.modes.get("on"), lv.modes.get("off")
     if not on or not off:
         return ""
-    return (f"{on.throughput:.0f} vs {off.throughput:.0f} requests/s; the ceiling of bare batched inference is "
-            f"{lv.ceiling:.0f} inputs/s, so per-request work outside inference (HTTP, JSON, event loop) bounds both; "
-            f"the client used {on.client_cpu_share:.0%} of a core")  # fmt: skip
+    return (f"{on.throughput:.0f} vs {off.throughput:.0f} requests/s while bare batched inference does "
+            f"{lv.ceiling:.0f} inputs/s: session.run is not what bounds either; with batching on {_cpu_split(on)}, "
+            f"off {_cpu_split(off)}")  # fmt: skip
+
+
+def _healthz_why(lv: LevelResult) -> str:
+    on = lv.modes.get("on")
+    if not on or not lv.healthz_ms or not lv.healthz_ms.n:
+        return ""
+    return (f"/healthz p50 {lv.healthz_ms.p50:.2f} ms, p99 {lv.healthz_ms.p99:.2f} ms with {lv.concurrency} requests in "
+            f"flight: {_cpu_split(on)}; a probe waits for the event loop's turn among them")  # fmt: skip
 
 
 class _Prober:
@@ -171,7 +195,7 @@ def _ceiling(session: Any, feed_batch: dict, batch: int, inputs: int, max_second
     return done / (time.perf_counter() - start)
 
 
-def _mode_result(runs: list[LoadResult]) -> ModeResult:
+def _mode_result(runs: list[LoadResult], server_cpu: list[dict[str, float]]) -> ModeResult:
     latencies = [v for r in runs for v in r.latencies]
     failed: dict[int, int] = {}
     for r in runs:
@@ -187,6 +211,8 @@ def _mode_result(runs: list[LoadResult]) -> ModeResult:
         throughput=median(r.throughput for r in runs), throughputs=[r.throughput for r in runs],
         latency_ms=Distribution.of(latencies).scaled(1e3), ok=ok, failed=failed,
         client_cpu_ms=cpu / ok * 1e3 if ok else math.nan, client_cpu_share=cpu / wall if wall else math.nan,
+        loop_cores=sum(c["event_loop"] for c in server_cpu) / wall if wall else math.nan,
+        other_cores=sum(c["other"] for c in server_cpu) / wall if wall else math.nan,
     )  # fmt: skip
 
 
@@ -194,7 +220,7 @@ def measure_model(model: str, config: BenchConfig, repository: Path, log_dir: Pa
     card, path = model_file(repository, model)
     batch = card.batching.max_batch_size
     tensor = prepare(photo("224"), card.input)
-    request = tensor_payload(model, tensor).request
+    requests = {payload: PAYLOADS[payload](model, tensor).request for payload in config.batching_payloads}
     session = bare_session(path)
     feed_batch = {session.get_inputs()[0].name: np.repeat(tensor, batch, axis=0)}
     settings = {"on": {"variants": "fp32"},
@@ -207,43 +233,53 @@ def measure_model(model: str, config: BenchConfig, repository: Path, log_dir: Pa
     try:
         for server in servers.values():
             server.wait_ready(config.server_start_timeout_s, expected={model})
-        top = max(config.concurrency)
-        for concurrency in config.concurrency:
-            runs: dict[str, list[LoadResult]] = {mode: [] for mode in MODES}
-            level = LevelResult(model, concurrency)
-            probes: list[dict[str, Any]] = []
-            for r in range(config.batching_rounds):
-                for mode in MODES if r % 2 == 0 else MODES[::-1]:
-                    server = servers[mode]
-                    prober = _Prober(server.port, config.healthz_interval_s) if concurrency == top and mode == "on" else None
-                    try:
-                        result = asyncio.run(run_load(
-                            HOST, server.port, request, concurrency=concurrency, max_requests=config.batching_requests,
-                            max_seconds=config.batching_seconds, warmup_requests=2 * concurrency,
-                        ))  # fmt: skip
-                    finally:
-                        if prober is not None:
-                            probes.append(prober.finish())
-                    runs[mode].append(result)
-                    time.sleep(0.1)
-                level.ceilings.append(_ceiling(session, feed_batch, batch, config.batching_requests,
-                                               config.batching_seconds))  # fmt: skip
-                time.sleep(0.1)
-            level.modes = {mode: _mode_result(rs) for mode, rs in runs.items()}
-            level.ceiling = median(level.ceilings)
-            if probes:
-                level.healthz_ms = Distribution.of(v for p in probes for v in p["latencies"]).scaled(1e3)
-                level.healthz_failed = sum(len(p["errors"]) + sum(c for s, c in p["statuses"].items() if s != "200")
-                                           for p in probes)  # fmt: skip
-            on, off = level.modes["on"], level.modes["off"]
-            log.info("batching: %s c=%d on %.0f/s (p99 %.1f ms) off %.0f/s ceiling %.0f/s -> %.0f%% of ceiling, %.2fx",
-                     model, concurrency, on.throughput, on.latency_ms.p99, off.throughput, level.ceiling,
-                     100 * level.ceiling_fraction, level.speedup)  # fmt: skip
-            levels.append(level)
+        for payload, request in requests.items():
+            for concurrency in config.concurrency:
+                levels.append(_measure_level(model, payload, request, concurrency, servers, session, feed_batch, batch,
+                                             config))  # fmt: skip
     finally:
         for server in servers.values():
             server.stop()
     return levels, card.batching.model_dump(mode="json")
+
+
+def _measure_level(model: str, payload: str, request: Any, concurrency: int, servers: dict[str, ServerProcess],
+                   session: Any, feed_batch: dict, batch: int, config: BenchConfig) -> LevelResult:  # fmt: skip
+    top = max(config.concurrency)
+    runs: dict[str, list[LoadResult]] = {mode: [] for mode in MODES}
+    server_cpu: dict[str, list[dict[str, float]]] = {mode: [] for mode in MODES}
+    level = LevelResult(model, payload, concurrency)
+    probes: list[dict[str, Any]] = []
+    for r in range(config.batching_rounds):
+        for mode in MODES if r % 2 == 0 else MODES[::-1]:
+            server = servers[mode]
+            prober = _Prober(server.port, config.healthz_interval_s) if concurrency == top and mode == "on" else None
+            try:
+                before = server.thread_cpu_s()
+                result = asyncio.run(run_load(
+                    HOST, server.port, request, concurrency=concurrency, max_requests=config.batching_requests,
+                    max_seconds=config.batching_seconds, warmup_requests=2 * concurrency,
+                ))  # fmt: skip
+                after = server.thread_cpu_s()
+            finally:
+                if prober is not None:
+                    probes.append(prober.finish())
+            runs[mode].append(result)
+            server_cpu[mode].append({k: after[k] - before[k] for k in after})
+            time.sleep(0.1)
+        level.ceilings.append(_ceiling(session, feed_batch, batch, config.batching_requests, config.batching_seconds))
+        time.sleep(0.1)
+    level.modes = {mode: _mode_result(rs, server_cpu[mode]) for mode, rs in runs.items()}
+    level.ceiling = median(level.ceilings)
+    if probes:
+        level.healthz_ms = Distribution.of(v for p in probes for v in p["latencies"]).scaled(1e3)
+        level.healthz_failed = sum(len(p["errors"]) + sum(c for s, c in p["statuses"].items() if s != "200")
+                                   for p in probes)  # fmt: skip
+    on, off = level.modes["on"], level.modes["off"]
+    log.info("batching: %s %s c=%d on %.0f/s (p99 %.1f ms) off %.0f/s ceiling %.0f/s -> %.0f%% of ceiling, %.2fx",
+             model, payload, concurrency, on.throughput, on.latency_ms.p99, off.throughput, level.ceiling,
+             100 * level.ceiling_fraction, level.speedup)  # fmt: skip
+    return level
 
 
 def run(config: BenchConfig, repository: Path, log_dir: Path) -> BatchingResult:

@@ -67,6 +67,7 @@ class BenchConfig:
     # 3. batching
     batching_models: tuple[str, ...] = ("lenet5", "resnet50")
     concurrency: tuple[int, ...] = (1, 8, 32, 64)
+    batching_payloads: tuple[str, ...] = ("json", "v2-binary")
     batching_rounds: int = 3
     batching_requests: int = 600  # per (model, mode, concurrency, round), at most
     batching_seconds: float = 4.0  # per (model, mode, concurrency, round), at most

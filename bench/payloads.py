@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import io
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,7 @@ from PIL import Image
 
 from .loadgen import HttpRequest
 
-__all__ = ["IMAGE_KINDS", "Payload", "photo", "prepare", "predict_request", "tensor_payload"]
+__all__ = ["IMAGE_KINDS", "Payload", "photo", "prepare", "predict_request", "tensor_payload", "v2_binary_payload"]
 
 IMAGE_KINDS = {"png224": ("PNG", 224), "jpeg224": ("JPEG", 224), "jpeg12mp": ("JPEG", 4000)}
 _MEDIA = {"PNG": "image/png", "JPEG": "image/jpeg"}
@@ -86,6 +87,21 @@ def tensor_payload(model: str, tensor: np.ndarray) -> Payload:
     rows = np.round(tensor.astype(np.float64), 4).tolist()
     request = HttpRequest.json(f"/models/{model}/predict?top_k=1", {"tensor": rows})
     return Payload("tensor", request, f"JSON tensor {list(tensor.shape)}")
+
+
+def v2_binary_payload(model: str, tensor: np.ndarray) -> Payload:
+    """``POST /v2/models/{model}/infer`` with the tensor as raw bytes (the binary tensor data extension)
+    and the top class back (``classification: 1``): how a Triton client sends numpy arrays."""
+    raw = np.ascontiguousarray(tensor, dtype=np.float32).tobytes()
+    header = json.dumps({
+        "inputs": [{"name": "input", "shape": list(tensor.shape), "datatype": "FP32",
+                    "parameters": {"binary_data_size": len(raw)}}],
+        "outputs": [{"name": "probabilities", "parameters": {"classification": 1}}],
+    }, separators=(",", ":")).encode()  # fmt: skip
+    request = HttpRequest("POST", f"/v2/models/{model}/infer", header + raw, {
+        "Content-Type": "application/octet-stream", "Inference-Header-Content-Length": str(len(header)),
+    })  # fmt: skip
+    return Payload("v2-binary", request, f"v2 binary tensor {list(tensor.shape)}")
 
 
 def image_payload(model: str, kind: str) -> Payload:

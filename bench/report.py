@@ -160,24 +160,28 @@ def _batching_section(r: BatchingResult, plot: str | None) -> str:
     rows = []
     for lv in r.levels:
         on, off = lv.modes.get("on"), lv.modes.get("off")
-        rows.append((lv.model, lv.concurrency, _num(on.throughput if on else None, 0),
+        rows.append((lv.model, lv.payload, lv.concurrency, _num(on.throughput if on else None, 0),
                      _num(on.latency_ms.p50 if on else None), _num(on.latency_ms.p99 if on else None),
                      _num(off.throughput if off else None, 0), _num(off.latency_ms.p50 if off else None),
                      _num(off.latency_ms.p99 if off else None), _num(lv.ceiling, 0),
                      f"{lv.ceiling_fraction:.0%}" if not math.isnan(lv.ceiling_fraction) else "-",
                      f"{_num(lv.speedup)}x", _num(lv.healthz_ms.p99 if lv.healthz_ms else None),
-                     _num(on.client_cpu_share * 100 if on else None, 0, "%")))  # fmt: skip
-    table = _table(("model", "concurrency", "on req/s", "on p50 ms", "on p99 ms", "off req/s", "off p50 ms",
+                     _num(on.loop_cores if on else None), _num(on.other_cores if on else None),
+                     _num(on.client_cpu_share if on else None)))  # fmt: skip
+    table = _table(("model", "payload", "concurrency", "on req/s", "on p50 ms", "on p99 ms", "off req/s", "off p50 ms",
                     "off p99 ms", "ceiling inputs/s", "on / ceiling", "on / off", "/healthz p99 ms",
-                    "client CPU"), rows)  # fmt: skip
+                    "on: loop cores", "on: inference cores", "client cores"), rows)  # fmt: skip
     settings = "; ".join(f"{m}: max_batch_size {b.get('max_batch_size')}, max_queue_delay_microseconds "
                          f"{b.get('max_queue_delay_microseconds')}" for m, b in r.batching.items())  # fmt: skip
     errors = "".join(f"\n- {m}: not measured: {e}" for m, e in r.errors.items())
     text = (
         "## 3. Dynamic batching under concurrency\n\n"
-        "Closed-loop clients sending one JSON tensor each; `on` is the card's batching "
-        f"({settings}), `off` has `max_batch_size` 1. The ceiling is a bare session running the same inputs in "
-        "full batches; `/healthz` is probed from another process during the largest concurrency.\n\n"
+        "Closed-loop clients, each sending one tensor per request: `json` to `/predict`, `v2-binary` as raw bytes "
+        f"to `/v2/models/{{name}}/infer`. `on` is the card's batching ({settings}), `off` has `max_batch_size` 1. "
+        "The ceiling is a bare session running the same inputs in full batches with the machine to itself; "
+        "`/healthz` is probed from another process during the largest concurrency. The last three columns are "
+        "the CPU the server's event-loop thread, its inference threads and the load generator used during the "
+        "`on` runs, in cores.\n\n"
         f"{table}\n{errors}"
     )
     if plot:
@@ -246,12 +250,14 @@ def _plot_batching(r: BatchingResult, path: Path) -> bool:
         return False
     fig, axes = plt.subplots(1, len(models), figsize=(5 * len(models), 3.8), squeeze=False)
     for ax, model in zip(axes[0], models, strict=True):
-        levels = [lv for lv in r.levels if lv.model == model]
-        xs = [lv.concurrency for lv in levels]
-        for mode, style in (("on", "o-"), ("off", "s--")):
-            ax.plot(xs, [lv.modes[mode].throughput if mode in lv.modes else math.nan for lv in levels], style,
-                    label=f"batching {mode}")  # fmt: skip
-        ax.plot(xs, [lv.ceiling for lv in levels], "k:", label="ceiling (bare batches)")
+        for payload, color in zip(dict.fromkeys(lv.payload for lv in r.levels), ("tab:blue", "tab:orange"), strict=False):
+            levels = [lv for lv in r.levels if lv.model == model and lv.payload == payload]
+            xs = [lv.concurrency for lv in levels]
+            for mode, style in (("on", "o-"), ("off", "s--")):
+                ax.plot(xs, [lv.modes[mode].throughput if mode in lv.modes else math.nan for lv in levels], style,
+                        color=color, label=f"{payload}, batching {mode}")  # fmt: skip
+        levels = [lv for lv in r.levels if lv.model == model and lv.payload == r.levels[0].payload]
+        ax.plot([lv.concurrency for lv in levels], [lv.ceiling for lv in levels], "k:", label="ceiling (bare batches)")
         ax.set_xscale("log", base=2)
         ax.set_title(model)
         ax.set_xlabel("concurrent clients")

@@ -128,6 +128,21 @@ class ServerProcess:
         raise ServerError(f"{self.name} not ready after {timeout:.0f} s; GET /models said {_states(last)}; "
                           f"log {self.log_path}:\n{self.log_tail(10)}")
 
+    def thread_cpu_s(self) -> dict[str, float]:
+        """CPU seconds so far of the server's main thread (the event loop: HTTP, JSON, routing, batching)
+        and of all its other threads together (session.run and ONNX Runtime's pools), from /proc."""
+        assert self.process is not None
+        ticks = os.sysconf("SC_CLK_TCK")
+        out = {"event_loop": 0.0, "other": 0.0}
+        for task in Path(f"/proc/{self.process.pid}/task").iterdir():
+            try:
+                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # the thread ended meanwhile
+                continue
+            seconds = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+            out["event_loop" if task.name == str(self.process.pid) else "other"] += seconds
+        return out
+
     def models(self) -> dict[str, Any]:
         with SyncConnection(HOST, self.port) as connection:
             return connection.send(HttpRequest.get("/models")).json()

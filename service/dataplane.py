@@ -114,15 +114,13 @@ class DataPlane:
 
 
 def top_k(probabilities: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (N, k) of the k largest values per row, largest first, and those values."""
-    k = min(k, probabilities.shape[1])
-    if k < probabilities.shape[1]:
-        part = np.argpartition(-probabilities, k - 1, axis=1)[:, :k]
-    else:
-        part = np.broadcast_to(np.arange(k), (probabilities.shape[0], k))
-    values = np.take_along_axis(probabilities, part, axis=1)
-    order = np.lexsort((part, -values), axis=-1)  # ties: the lower class index first
-    return np.take_along_axis(part, order, axis=1), np.take_along_axis(values, order, axis=1)
+    """Indices (N, k) of the k largest values per row, largest first (ties: the lower index), and those values.
+
+    One stable sort of the row: for the class counts served (10 to 1,000) it is cheaper than a
+    partition followed by sorting the k, because every numpy call costs microseconds of overhead.
+    """
+    order = np.argsort(-probabilities, axis=1, kind="stable")[:, : min(k, probabilities.shape[1])]
+    return order, np.take_along_axis(probabilities, order, axis=1)
 
 
 def _shape_text(shape: Sequence[int]) -> str:

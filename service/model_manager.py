@@ -127,7 +127,8 @@ class ModelManager:
         self.settings = settings
         self.repository = Repository(settings.repository)
         self._metrics = metrics
-        self._options = RuntimeOptions(tuple(settings.providers), settings.intra_op_threads, settings.inter_op_threads)
+        self._options = RuntimeOptions(tuple(settings.providers), settings.intra_op_threads, settings.inter_op_threads,
+                                       settings.ort_spinning)  # fmt: skip
         self._executor = ThreadPoolExecutor(settings.inference_workers, thread_name_prefix="cnnserve-infer")
         self._models: dict[str, ModelState] = {}
         self._lock = asyncio.Lock()

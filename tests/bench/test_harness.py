@@ -36,11 +36,14 @@ def test_every_benchmark_measured(tiny_run) -> None:
     assert tensor.e2e_ms.n > 0 and tensor.e2e_ms.p50 > tensor.bare_ms.p50 > 0, "a request costs more than its session.run"
     assert tensor.decode_ms is not None and {r.kind for r in results.overhead.rows} >= {"tensor", "jpeg224", "jpeg12mp", "healthz"}
     assert not results.batching.errors
-    levels = {(lv.model, lv.concurrency): lv for lv in results.batching.levels}
-    assert set(levels) == {("lenet5", 1), ("lenet5", 4)}
+    levels = {(lv.model, lv.concurrency, lv.payload): lv for lv in results.batching.levels}
+    assert set(levels) == {("lenet5", c, p) for c in (1, 4) for p in ("json", "v2-binary")}
     for lv in levels.values():
         assert lv.modes["on"].ok > 0 and lv.modes["off"].ok > 0 and not lv.modes["on"].failed and lv.ceiling > 0
-    assert levels[("lenet5", 4)].healthz_ms.n > 0, "/healthz was probed while the server was loaded"
+        assert lv.modes["on"].loop_cores >= 0 and lv.modes["on"].other_cores >= 0
+    # /proc counts in 10 ms ticks: over all the tiny runs together the event loop's share shows.
+    assert sum(lv.modes["on"].loop_cores for lv in levels.values()) > 0, "the server's CPU was read"
+    assert all(levels[("lenet5", 4, p)].healthz_ms.n > 0 for p in ("json", "v2-binary")), "/healthz was probed while the server was loaded"
     [int8] = results.int8.rows
     assert int8.error is None and int8.int8_b1_ms > 0 and int8.int8_top1 is not None and int8.fp32_top1 is not None
     assert results.startup.error is None and results.startup.models == 2 and results.startup.ready_s[0] > 0
