@@ -196,6 +196,7 @@ def _ceiling(session: Any, feed_batch: dict, batch: int, inputs: int, max_second
 
 
 def _mode_result(runs: list[LoadResult], server_cpu: list[dict[str, float]]) -> ModeResult:
+    """Pooled latencies and failures, median throughput; ``server_cpu`` holds each run's cores per thread group."""
     latencies = [v for r in runs for v in r.latencies]
     failed: dict[int, int] = {}
     for r in runs:
@@ -211,8 +212,8 @@ def _mode_result(runs: list[LoadResult], server_cpu: list[dict[str, float]]) -> 
         throughput=median(r.throughput for r in runs), throughputs=[r.throughput for r in runs],
         latency_ms=Distribution.of(latencies).scaled(1e3), ok=ok, failed=failed,
         client_cpu_ms=cpu / ok * 1e3 if ok else math.nan, client_cpu_share=cpu / wall if wall else math.nan,
-        loop_cores=sum(c["event_loop"] for c in server_cpu) / wall if wall else math.nan,
-        other_cores=sum(c["other"] for c in server_cpu) / wall if wall else math.nan,
+        loop_cores=median(c["event_loop"] for c in server_cpu),
+        other_cores=median(c["other"] for c in server_cpu),
     )  # fmt: skip
 
 
@@ -255,17 +256,18 @@ def _measure_level(model: str, payload: str, request: Any, concurrency: int, ser
             server = servers[mode]
             prober = _Prober(server.port, config.healthz_interval_s) if concurrency == top and mode == "on" else None
             try:
-                before = server.thread_cpu_s()
+                before, started = server.thread_cpu_s(), time.perf_counter()
                 result = asyncio.run(run_load(
                     HOST, server.port, request, concurrency=concurrency, max_requests=config.batching_requests,
                     max_seconds=config.batching_seconds, warmup_requests=2 * concurrency,
                 ))  # fmt: skip
-                after = server.thread_cpu_s()
+                after, elapsed = server.thread_cpu_s(), time.perf_counter() - started
             finally:
                 if prober is not None:
                     probes.append(prober.finish())
             runs[mode].append(result)
-            server_cpu[mode].append({k: after[k] - before[k] for k in after})
+            # Cores over the whole call (warm-up included, as the CPU counters are): a share, not a sum.
+            server_cpu[mode].append({k: (after[k] - before[k]) / elapsed for k in after})
             time.sleep(0.1)
         level.ceilings.append(_ceiling(session, feed_batch, batch, config.batching_requests, config.batching_seconds))
         time.sleep(0.1)

@@ -32,7 +32,7 @@ from .config import BenchConfig
 from .stats import Target, median
 from .timing import interleave, round_ratios
 
-__all__ = ["TARGET_SPEEDUP", "RuntimeResult", "RuntimeRow", "run"]
+__all__ = ["TARGET_SPEEDUP", "RuntimeResult", "RuntimeRow", "ort_profile", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -111,10 +111,11 @@ def onnx_file(name: str, shape: list[int], config: BenchConfig, model: Any) -> P
     """The cached export of ``name`` for (N, *shape) inputs; exported now if missing or stale."""
     import torch
 
-    from export.onnx_export import export_onnx
+    from export.onnx_export import EXPORT_REVISION, export_onnx
 
     cache = config.work_dir / "onnx"
-    path = cache / f"{name}-{'x'.join(map(str, shape))}-seed{config.seed}-torch{torch.__version__}.onnx"
+    key = f"{'x'.join(map(str, shape))}-seed{config.seed}-torch{torch.__version__}-r{EXPORT_REVISION}"
+    path = cache / f"{name}-{key}.onnx"
     if not path.exists():
         start = time.perf_counter()
         export_onnx(model, path, shape)
@@ -150,7 +151,7 @@ def _initializer_bytes(path: Path) -> dict[str, int]:
     return {node.name: sum(sizes.get(i, 0) for i in node.input) for node in graph.node}
 
 
-def _ort_profile(path: Path, x: np.ndarray, threads: int, work: Path, calls: int) -> dict[str, Any]:
+def ort_profile(path: Path, x: np.ndarray, threads: int, work: Path, calls: int) -> dict[str, Any]:
     """ONNX Runtime's profiler over ``calls`` runs: time and weight bytes per operator type, per run."""
     work.mkdir(parents=True, exist_ok=True)
     session = ort_session(path, threads, profile_prefix=os.fspath(work / "ort"))
@@ -257,7 +258,7 @@ def measure(name: str, config: BenchConfig, threads: int) -> RuntimeRow:
     row.speedup_batch_range = (min(rb), max(rb))
     if config.profile_missed and row.speedup_b1 < TARGET_SPEEDUP:
         calls = max(5, min(50, int(1.0 / max(row.ort_b1_ms / 1e3, 1e-4))))
-        ort_prof = _ort_profile(path, x1, threads, config.work_dir / "profiles" / f"{name}-{threads}t", calls)
+        ort_prof = ort_profile(path, x1, threads, config.work_dir / "profiles" / f"{name}-{threads}t", calls)
         torch_prof = _torch_profile(net, t1, calls)
         from .machine import memory_bandwidth_gbs
 

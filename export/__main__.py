@@ -185,7 +185,10 @@ def cmd_build(args: argparse.Namespace) -> int:
     options = replace_options(BuildOptions(), models=models_, repository=args.repository, checkpoints=args.checkpoints,
                               quick=args.quick, data=args.data, force=args.force, threads=args.threads,
                               progress=False if args.quiet or not sys.stderr.isatty() else None)
-    results = build(options)  # each model's result is logged as it finishes
+    results = build(options)
+    for r in results:
+        detail = f" version {r.version}" if r.version else ""
+        print(f"{r.name}: {r.status}{detail} ({r.seconds:.1f}s){': ' + r.message if r.status == 'failed' else ''}")
     print(f"{options.repository}: {summary_line(results)}")
     return 0 if all(r.ok for r in results) else 1
 

@@ -37,6 +37,7 @@ import numpy as np
 from torch import nn
 
 from .onnx_export import (
+    EXPORT_REVISION,
     ExportError,
     ExportOptions,
     benchmark,
@@ -46,6 +47,7 @@ from .onnx_export import (
     export_onnx,
     graph_signature,
     make_session,
+    read_metadata,
     serving_copy,
     verify_parity,
 )
@@ -79,7 +81,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# Bump when the pipeline changes what it writes: every model is then rebuilt once.
+# Bump when the pipeline changes what it writes: every model is then rebuilt once (so does
+# export.onnx_export.EXPORT_REVISION, for the graph alone).
 BUILD_FORMAT = 1
 # --quick: a moment of training per network; the card says "quick" and the models are not real.
 # Small batches give BatchNorm's running statistics enough steps to settle in those few images.
@@ -113,6 +116,7 @@ class BuildOptions:
         """Everything besides the checkpoint that decides what a build publishes (stored in the card)."""
         return {
             "build_format": BUILD_FORMAT,
+            "export_revision": EXPORT_REVISION,
             "export": self.export.to_dict(),
             "quantize": self.quantize.to_dict(),
             "batching": self.batching.model_dump(mode="json"),
@@ -208,7 +212,8 @@ def _build_logged(name: str, repository: Repository, options: BuildOptions, bar:
         log.debug("%s: traceback", name, exc_info=True)
         result = BuildResult(name, "failed", message=str(err))
     result.seconds = round(time.perf_counter() - started, 1)
-    log.info("%s: %s%s (%.1fs)", name, result.status, f" version {result.version}" if result.version else "", result.seconds)
+    # DEBUG: the command prints each result itself (failures are logged above).
+    log.debug("%s: %s%s (%.1fs)", name, result.status, f" version {result.version}" if result.version else "", result.seconds)
     return result
 
 
@@ -465,6 +470,7 @@ def export_and_publish(
         export_onnx(job.model, fp32, shape, metadata={**metadata, "precision": "fp32"}, options=options.export)
         step("verifying float32")
         check_onnx(fp32)
+        folded = read_metadata(fp32).get("folded_pooling")
         inputs, outputs = graph_signature(fp32)
         session = make_session(fp32, options.threads)
         parity = verify_parity(job.model, session, shape, job.real_inputs, options=options.export, net=net)
@@ -507,6 +513,7 @@ def export_and_publish(
             "variants": judged,
             "speed": {"device": "cpu", "threads": options.threads, **speed},
             "export_options": options.export_key(),
+            "folded_pooling": folded,
             "tools": _tools(),
             "opset": options.export.opset,
         }

@@ -7,6 +7,14 @@ torch 2.13 it gives a clean opset-18 graph for every family of the zoo (BatchNor
 SiLU, squeeze-excitation, adaptive pooling at the served size), where the TorchScript exporter
 cannot export adaptive pooling with a dynamic batch at all.
 
+Before export, :func:`fold_replicated_pooling` rewrites one thing PyTorch leaves alone: at the
+small resolutions the digits are served at, AlexNet's and VGG's feature maps are 1x1, and their
+adaptive average pool only copies each value into a 6x6 or 7x7 grid for the first fully connected
+layer, which then reads 36 or 49 weights per copy. Summing those weights gives the same layer on
+the 1x1 map with 36-49x fewer weights (VGG-16: 102.8M -> 2.1M): at batch 1 those layers are bound
+by memory bandwidth, so the served model runs several times faster. The parity check compares
+the folded graph with the unchanged network.
+
 The file also describes itself: name, version, labels and the input spec go into the ONNX
 metadata (``metadata_props``), so a lone ``.onnx`` file is enough to use the model.
 
@@ -40,6 +48,7 @@ __all__ = [
     "METADATA_PREFIX",
     "OUTPUT_NAMES",
     "ExportError",
+    "EXPORT_REVISION",
     "ExportOptions",
     "ServingModel",
     "benchmark",
@@ -47,6 +56,7 @@ __all__ = [
     "compare_sessions",
     "evaluate",
     "export_onnx",
+    "fold_replicated_pooling",
     "graph_signature",
     "make_session",
     "read_metadata",
@@ -62,6 +72,8 @@ INPUT_NAME = "input"
 OUTPUT_NAMES = ("logits", "probabilities")
 BATCH_DIM = "batch"
 METADATA_PREFIX = "cnnserve."
+# Bump when export_onnx writes a different graph for the same network (caches key on it).
+EXPORT_REVISION = 2
 _ONNX_DTYPES = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.FLOAT16: "float16"}
 
 
@@ -131,6 +143,40 @@ def serving_copy(model: nn.Module) -> nn.Module:
     return net
 
 
+def fold_replicated_pooling(net: nn.Module, input_shape: Sequence[int]) -> dict[str, Any] | None:
+    """Fold an adaptive average pool that only replicates a 1x1 map into the linear layer after it.
+
+    Applies to networks with ``avgpool`` (:class:`nn.AdaptiveAvgPool2d`), ``flatten`` and a
+    ``classifier`` whose first :class:`nn.Linear` follows nothing but dropout (AlexNet, ZFNet, VGG)
+    when ``forward_features`` gives a 1x1 map at ``input_shape``. ``net`` is changed in place (the
+    pool becomes an identity, the linear layer takes the channels); returns what was folded, or
+    ``None`` when nothing applies (at 224x224, for instance).
+    """
+    pool, classifier = getattr(net, "avgpool", None), getattr(net, "classifier", None)
+    if not isinstance(pool, nn.AdaptiveAvgPool2d) or not isinstance(classifier, nn.Sequential):
+        return None
+    index = next((i for i, m in enumerate(classifier) if not isinstance(m, nn.Dropout)), None)
+    linear = classifier[index] if index is not None else None
+    if not isinstance(linear, nn.Linear) or not isinstance(getattr(net, "flatten", None), nn.Flatten):
+        return None
+    with torch.no_grad():
+        channels, height, width = net.forward_features(torch.zeros(1, *input_shape)).shape[1:]
+    grid = pool.output_size if isinstance(pool.output_size, tuple) else (pool.output_size, pool.output_size)
+    if (height, width) != (1, 1) or None in grid or linear.in_features != channels * grid[0] * grid[1]:
+        return None
+    folded = nn.Linear(channels, linear.out_features, bias=linear.bias is not None)
+    with torch.no_grad():
+        # flatten order is (channel, row, column): every copy of channel c meets its own weights.
+        weight = linear.weight.double().view(linear.out_features, channels, grid[0] * grid[1]).sum(-1)
+        folded.weight.copy_(weight.to(linear.weight.dtype))
+        if linear.bias is not None:
+            folded.bias.copy_(linear.bias)
+    classifier[index] = folded
+    net.avgpool = nn.Identity()
+    return {"layer": f"classifier.{index}", "grid": list(grid), "weights_before": linear.weight.numel(),
+            "weights_after": folded.weight.numel()}  # fmt: skip
+
+
 def export_onnx(
     model: nn.Module,
     path: str | os.PathLike[str],
@@ -146,8 +192,12 @@ def export_onnx(
     ``metadata`` goes into the file's ``metadata_props`` (see :func:`write_metadata`).
     """
     path = Path(path)
-    net = ServingModel(serving_copy(model), half=half).eval()
     shape = tuple(int(d) for d in input_shape)
+    network = serving_copy(model)
+    folded = fold_replicated_pooling(network, shape)
+    if folded:
+        log.debug("folded the replicated pooling into %s", folded["layer"])
+    net = ServingModel(network, half=half).eval()
     example = torch.zeros(2, *shape)
     batch = torch.export.Dim(BATCH_DIM, min=1, max=4096)
     log.debug("exporting %s for input (N, %s)%s", type(model).__name__, shape, " in float16" if half else "")
@@ -172,7 +222,7 @@ def export_onnx(
             ) from err
     proto = program.model_proto
     proto.producer_name = "cnnserve"
-    _set_metadata(proto, metadata or {})
+    _set_metadata(proto, {**(metadata or {}), **({"folded_pooling": folded} if folded else {})})
     _save(proto, path)
     return path
 

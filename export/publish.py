@@ -30,6 +30,7 @@ from .repository import (
     Variant,
     VersionCard,
     sha256_file,
+    umask,
 )
 from .triton import write_config
 
@@ -162,6 +163,9 @@ def publish_version(repository: Repository, card: ModelCard, staged: Path) -> Pa
         # Not in the card (the card is written last): debris of an interrupted build.
         log.warning("%s: replacing %s, left by an interrupted build", card.name, target)
         shutil.rmtree(target)
+    # mkdtemp made the folder private (0700); published, it must be as readable as the files in it:
+    # the images copy the repository as root and serve it as an unprivileged user.
+    staged.chmod(0o777 & ~umask())
     staged.rename(target)
     write_config(repository.model_dir(card.name), card)
     repository.write_card(card)

@@ -9,10 +9,9 @@ dimension is Triton's (``max_batch_size`` > 0), so ``dims`` leave it out.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
-from .repository import TRITON_CONFIG_FILE, VARIANT_FILES, ModelCard, TensorSpec
+from .repository import TRITON_CONFIG_FILE, VARIANT_FILES, ModelCard, TensorSpec, write_text_atomic
 
 __all__ = ["TRITON_DTYPES", "render_config", "write_config"]
 
@@ -68,13 +67,5 @@ def render_config(card: ModelCard) -> str:
 def write_config(model_dir: str | os.PathLike[str], card: ModelCard) -> Path:
     """Write ``<model_dir>/config.pbtxt`` atomically."""
     path = Path(model_dir) / TRITON_CONFIG_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(render_config(card))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, render_config(card))
     return path

@@ -1,12 +1,14 @@
 """torch -> ONNX for every family of the zoo: a clean opset >= 17 graph, a dynamic batch, parity.
 
 Each family's network is exported at a small served size (as ``build`` does for the digits).
-VGG and AlexNet keep their bodies and adaptive pooling (a constant pooling at a fixed size,
-the point of the check) but get a small head, so the test writes megabytes, not 500.
+VGG and AlexNet keep their bodies and adaptive pooling (at these sizes a 1x1 map copied into
+the grid: the export folds it into the first linear layer, and parity checks the fold) but get a
+small head, so the test writes megabytes, not 500.
 """
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +24,7 @@ from export.onnx_export import (
     check_onnx,
     compare_sessions,
     export_onnx,
+    fold_replicated_pooling,
     graph_signature,
     make_session,
     read_metadata,
@@ -178,3 +181,19 @@ def test_options_validate() -> None:
         QuantizeOptions(calibration_method="magic")
     with pytest.raises(ValueError, match="variants"):
         QuantizeOptions(variants=("int4",))
+
+
+def test_replicated_pooling_is_folded_exactly_where_it_only_copies() -> None:
+    torch.manual_seed(0)
+    model = models.create_model("vgg11", num_classes=10).eval()
+    folded_net = copy.deepcopy(model)
+    folded = fold_replicated_pooling(folded_net, (3, 32, 32))  # five pools: a 1x1 map copied into 7x7
+    assert folded == {"layer": "classifier.0", "grid": [7, 7], "weights_before": 4096 * 512 * 49,
+                      "weights_after": 4096 * 512}  # fmt: skip
+    x = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        expected, got = model(x), folded_net(x)
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5 * expected.abs().max().item())
+    # At 64x64 the map is 2x2: the pool averages and interpolates, nothing to fold.
+    assert fold_replicated_pooling(copy.deepcopy(model), (3, 64, 64)) is None
+    assert fold_replicated_pooling(models.create_model("resnet18", num_classes=10), (3, 32, 32)) is None

@@ -18,7 +18,7 @@ import pytest
 import models
 from export.__main__ import main
 from export.onnx_export import graph_signature, make_session, read_metadata
-from export.repository import TRITON_CONFIG_FILE, VARIANT_FILES, ModelCard, Repository
+from export.repository import TRITON_CONFIG_FILE, VARIANT_FILES, ModelCard, Repository, umask
 from export.verify import verify_repository
 
 NAMES = ("lenet5", "resnet18")
@@ -56,6 +56,9 @@ def test_layout(quick_repository: Path) -> None:
         assert {p.name for p in (folder / "1").iterdir()} == published
         assert VARIANT_FILES["fp32"] in published
         assert repo.check(name) == []
+        # Readable by other users, as the files are: the images serve it as an unprivileged user.
+        for path in (folder / "1", folder / "model.json", folder / TRITON_CONFIG_FILE):
+            assert path.stat().st_mode & 0o044 == 0o044 & ~umask(), f"{path} is {oct(path.stat().st_mode)}"
 
 
 @pytest.mark.parametrize("name", NAMES)
