@@ -53,8 +53,8 @@ class Settings(BaseSettings):
     )
     intra_op_threads: int = Field(0, ge=0, description="threads inside one operator (0: ONNX Runtime's default)")
     inter_op_threads: int = Field(0, ge=0, description="threads across operators (0: ONNX Runtime's default)")
-    ort_spinning: bool = Field(False, description="let ONNX Runtime's pool threads spin between operators "
-                               "(a little lower latency when idle, less CPU for HTTP under load)")
+    ort_spinning: bool = Field(True, description="let ONNX Runtime's pool threads spin between the operators of a "
+                               "run (never after it): lower latency; off leaves more CPU to HTTP under saturation")
     inference_workers: int = Field(2, ge=1, description="threads running session.run; each model runs one batch at a time")
     variants: Annotated[list[Precision], NoDecode] = Field(
         ["fp32", "int8", "fp16"], description="precisions to load when the card publishes them (comma list)"

@@ -9,7 +9,7 @@ import pytest
 
 from export.repository import Repository, TensorSpec
 from service.errors import LoadError
-from service.runtime import CPU, RuntimeOptions, open_session, select_providers
+from service.runtime import CPU, RuntimeOptions, session_options, open_session, select_providers
 
 pytestmark = pytest.mark.xdist_group("service")
 
@@ -56,3 +56,11 @@ def test_unloadable_file_is_a_load_error(tmp_path: Path) -> None:
     bad.write_bytes(b"not a protobuf at all")
     with pytest.raises(LoadError, match="cannot load"):
         open_session(bad, RuntimeOptions((CUDA, CPU)))
+
+
+@pytest.mark.parametrize(("spinning", "allow"), [(True, "1"), (False, "0")])
+def test_spinning_stops_after_each_run(spinning: bool, allow: str) -> None:
+    options = session_options(RuntimeOptions((CPU,), intra_op_threads=2, spinning=spinning))
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == allow
+    assert options.get_session_config_entry("session.force_spinning_stop") == "1"
+    assert options.intra_op_num_threads == 2
