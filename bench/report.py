@@ -259,6 +259,8 @@ def _plot_batching(r: BatchingResult, path: Path) -> bool:
         levels = [lv for lv in r.levels if lv.model == model and lv.payload == r.levels[0].payload]
         ax.plot([lv.concurrency for lv in levels], [lv.ceiling for lv in levels], "k:", label="ceiling (bare batches)")
         ax.set_xscale("log", base=2)
+        ax.set_yscale("log")  # the ceiling of a tiny network is orders of magnitude above HTTP's rate
+        ax.set_xticks(sorted({lv.concurrency for lv in r.levels}), [str(c) for c in sorted({lv.concurrency for lv in r.levels})])
         ax.set_title(model)
         ax.set_xlabel("concurrent clients")
         ax.set_ylabel("requests per second")
