@@ -123,11 +123,11 @@ def measure(model: str, config: BenchConfig, repository: Path) -> Int8Row:
     row.int8_batch_ips = config.runtime_batch / timed["int8_batch"].median_s
     row.speedup_batch = row.int8_batch_ips / row.fp32_batch_ips
     if config.profile_missed and row.speedup_b1 < TARGET_INT8_SPEEDUP:
-        row.profile = _profile(fp32_path, int8_path, feeds["b1"], config, model)
+        row.profile = batch1_profile(fp32_path, int8_path, feeds["b1"], config, model)
     return row
 
 
-def _profile(fp32: Path, int8: Path, x: np.ndarray, config: BenchConfig, model: str) -> str:
+def batch1_profile(fp32: Path, int8: Path, x: np.ndarray, config: BenchConfig, model: str) -> str:
     """Where each file spends a batch-1 run (ONNX Runtime's profiler): convolutions against the rest."""
     import onnx
 
@@ -142,7 +142,8 @@ def _profile(fp32: Path, int8: Path, x: np.ndarray, config: BenchConfig, model: 
     (c32, o32, n32), (c8, o8, n8) = split["float32"], split["INT8"]
     return (f"profiles at batch 1: the convolutions take {c32:.2f} ms in float32 and {c8:.2f} ms in INT8 (only "
             f"{c32 / c8:.2f}x faster: at a {x.shape[2]}x{x.shape[3]} input the feature maps are a few pixels wide, "
-            "matrix products too small for the INT8 kernels' advantage to show); the other operators {o32:.2f} ms and {o8:.2f} ms ({n32} nodes against {n8}: "
+            "matrix products too small for the INT8 kernels' advantage to show); the other operators take "
+            f"{o32:.2f} ms and {o8:.2f} ms ({n32} nodes against {n8}: "
             f"quantize, dequantize and quantized adds). At batch {config.runtime_batch} the same files are "
             "compared again, where the arithmetic dominates")
 

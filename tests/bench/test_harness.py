@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bench.__main__ import main, run
 from bench.config import BenchConfig
+from bench.int8 import batch1_profile
+from bench.overhead import model_file
 from bench.report import write_report
 
 pytestmark = pytest.mark.xdist_group("servers")
@@ -75,3 +79,15 @@ def test_cli_rejects_a_missing_repository(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["--quick", "--only", "int8", "--repository", str(tmp_path / "nowhere"), "--out", str(tmp_path / "b.md")])
     assert "is not a model repository" in str(exc.value)
+
+
+def test_int8_profile_says_where_the_time_goes(quick_repository: Path, tmp_path: Path) -> None:
+    config = BenchConfig.tiny(repository=quick_repository, out=tmp_path / "benchmarks.md", work_dir=tmp_path / "work")
+    (_, fp32), (_, int8) = model_file(quick_repository, "lenet5", "fp32"), model_file(quick_repository, "lenet5", "int8")
+    text = batch1_profile(fp32, int8, np.zeros((1, 1, 32, 32), np.float32), config, "lenet5")
+    assert "{" not in text and "}" not in text, text
+    conv = re.search(r"convolutions take (\d+\.\d\d) ms in float32 and (\d+\.\d\d) ms in INT8", text)
+    nodes = re.search(r"\((\d+) nodes against (\d+):", text)
+    assert conv and nodes, text
+    assert float(conv[1]) > 0 and float(conv[2]) > 0
+    assert int(nodes[2]) > int(nodes[1]), "the INT8 graph adds quantize and dequantize nodes"
