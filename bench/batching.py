@@ -39,7 +39,7 @@ from .loadgen import LoadResult, run_load
 from .overhead import bare_session, model_file
 from .payloads import photo, prepare, tensor_payload, v2_binary_payload
 from .server import HOST, ROOT, ServerProcess
-from .stats import Distribution, Target, median
+from .stats import Distribution, Target, histogram_quantile, median
 
 __all__ = ["BatchingResult", "LevelResult", "run"]
 
@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 TARGET_CEILING_FRACTION = 0.85  # resnet50 at concurrency 32
 TARGET_LENET_SPEEDUP = 5.0  # lenet5 at concurrency 64, on vs off
 TARGET_HEALTHZ_P99_MS = 5.0
+LOOP_LAG = "cnnserve_event_loop_lag_seconds"
 MODES = ("on", "off")
 PAYLOADS = {"json": tensor_payload, "v2-binary": v2_binary_payload}
 
@@ -63,6 +64,8 @@ class ModeResult:
     client_cpu_share: float  # of one core, over the run
     loop_cores: float = math.nan  # the server's event-loop thread, cores over the run
     other_cores: float = math.nan  # its inference threads (session.run, ONNX Runtime's pools)
+    loop_lag_p50_ms: float = math.nan  # how late the server's event loop ran its timer (its /metrics histogram)
+    loop_lag_p99_ms: float = math.nan
 
 
 @dataclass
@@ -122,9 +125,10 @@ class BatchingResult:
             for payload in config.batching_payloads:
                 lv = self.level(model, top, payload)
                 value = lv.healthz_ms.p99 if lv and lv.healthz_ms and lv.healthz_ms.n else math.nan
+                calm = self.level(model, min(config.concurrency), payload)
                 out.append(Target("batching", f"{model} ({payload}): /healthz p99 while saturated (concurrency {top})",
                                   value, TARGET_HEALTHZ_P99_MS, "<=", "ms",
-                                  _healthz_why(lv) if lv else self.errors.get(model, "not measured")))  # fmt: skip
+                                  _healthz_why(lv, calm) if lv else self.errors.get(model, "not measured")))  # fmt: skip
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -161,12 +165,20 @@ def _speedup_why(lv: LevelResult) -> str:
             f"off {_cpu_split(off)}")  # fmt: skip
 
 
-def _healthz_why(lv: LevelResult) -> str:
+def _healthz_why(lv: LevelResult, calm: LevelResult | None) -> str:
     on = lv.modes.get("on")
     if not on or not lv.healthz_ms or not lv.healthz_ms.n:
         return ""
+    calm_on = calm.modes.get("on") if calm else None
+    baseline = ""
+    if calm and calm_on and calm is not lv:
+        verdict = ("nothing blocks the loop: it is busy" if calm_on.loop_lag_p99_ms <= TARGET_HEALTHZ_P99_MS
+                   else "late even then")  # fmt: skip
+        baseline = f" (at concurrency {calm.concurrency}: p99 {calm_on.loop_lag_p99_ms:.1f} ms, {verdict})"
     return (f"/healthz p50 {lv.healthz_ms.p50:.2f} ms, p99 {lv.healthz_ms.p99:.2f} ms with {lv.concurrency} requests in "
-            f"flight: {_cpu_split(on)}; a probe waits for the event loop's turn among them")  # fmt: skip
+            f"flight: {_cpu_split(on)}; the event loop ran its lag timer late by p50 {on.loop_lag_p50_ms:.1f} ms, "
+            f"p99 {on.loop_lag_p99_ms:.1f} ms over the same runs{baseline}: a probe waits for its turn on the loop among "
+            "the HTTP work of every request in flight")  # fmt: skip
 
 
 class _Prober:
@@ -195,8 +207,17 @@ def _ceiling(session: Any, feed_batch: dict, batch: int, inputs: int, max_second
     return done / (time.perf_counter() - start)
 
 
-def _mode_result(runs: list[LoadResult], server_cpu: list[dict[str, float]]) -> ModeResult:
-    """Pooled latencies and failures, median throughput; ``server_cpu`` holds each run's cores per thread group."""
+def _add_buckets(total: list[tuple[float, float]], after: list[tuple[float, float]], before: list[tuple[float, float]]
+                 ) -> list[tuple[float, float]]:  # fmt: skip
+    """``total`` plus what a cumulative histogram gained from ``before`` to ``after`` (same buckets)."""
+    gained = [(le, a - b) for (le, a), (_, b) in zip(after, before, strict=True)]
+    return [(le, t + g) for (le, t), (_, g) in zip(total, gained, strict=True)] if total else gained
+
+
+def _mode_result(runs: list[LoadResult], server_cpu: list[dict[str, float]], loop_lag: list[tuple[float, float]]
+                 ) -> ModeResult:  # fmt: skip
+    """Pooled latencies and failures, median throughput; ``server_cpu`` holds each run's cores per thread group,
+    ``loop_lag`` the server's lag histogram over all the runs."""
     latencies = [v for r in runs for v in r.latencies]
     failed: dict[int, int] = {}
     for r in runs:
@@ -214,6 +235,7 @@ def _mode_result(runs: list[LoadResult], server_cpu: list[dict[str, float]]) -> 
         client_cpu_ms=cpu / ok * 1e3 if ok else math.nan, client_cpu_share=cpu / wall if wall else math.nan,
         loop_cores=median(c["event_loop"] for c in server_cpu),
         other_cores=median(c["other"] for c in server_cpu),
+        loop_lag_p50_ms=1e3 * histogram_quantile(0.5, loop_lag), loop_lag_p99_ms=1e3 * histogram_quantile(0.99, loop_lag),
     )  # fmt: skip
 
 
@@ -249,12 +271,14 @@ def _measure_level(model: str, payload: str, request: Any, concurrency: int, ser
     top = max(config.concurrency)
     runs: dict[str, list[LoadResult]] = {mode: [] for mode in MODES}
     server_cpu: dict[str, list[dict[str, float]]] = {mode: [] for mode in MODES}
+    loop_lag: dict[str, list[tuple[float, float]]] = {mode: [] for mode in MODES}
     level = LevelResult(model, payload, concurrency)
     probes: list[dict[str, Any]] = []
     for r in range(config.batching_rounds):
         for mode in MODES if r % 2 == 0 else MODES[::-1]:
             server = servers[mode]
             prober = _Prober(server.port, config.healthz_interval_s) if concurrency == top and mode == "on" else None
+            lag_before = server.histogram(LOOP_LAG)
             try:
                 before, started = server.thread_cpu_s(), time.perf_counter()
                 result = asyncio.run(run_load(
@@ -266,12 +290,13 @@ def _measure_level(model: str, payload: str, request: Any, concurrency: int, ser
                 if prober is not None:
                     probes.append(prober.finish())
             runs[mode].append(result)
+            loop_lag[mode] = _add_buckets(loop_lag[mode], server.histogram(LOOP_LAG), lag_before)
             # Cores over the whole call (warm-up included, as the CPU counters are): a share, not a sum.
             server_cpu[mode].append({k: (after[k] - before[k]) / elapsed for k in after})
             time.sleep(0.1)
         level.ceilings.append(_ceiling(session, feed_batch, batch, config.batching_requests, config.batching_seconds))
         time.sleep(0.1)
-    level.modes = {mode: _mode_result(rs, server_cpu[mode]) for mode, rs in runs.items()}
+    level.modes = {mode: _mode_result(rs, server_cpu[mode], loop_lag[mode]) for mode, rs in runs.items()}
     level.ceiling = median(level.ceilings)
     if probes:
         level.healthz_ms = Distribution.of(v for p in probes for v in p["latencies"]).scaled(1e3)

@@ -166,11 +166,11 @@ def _batching_section(r: BatchingResult, plot: str | None) -> str:
                      _num(off.latency_ms.p99 if off else None), _num(lv.ceiling, 0),
                      f"{lv.ceiling_fraction:.0%}" if not math.isnan(lv.ceiling_fraction) else "-",
                      f"{_num(lv.speedup)}x", _num(lv.healthz_ms.p99 if lv.healthz_ms else None),
-                     _num(on.loop_cores if on else None), _num(on.other_cores if on else None),
+                     _num(on.loop_lag_p99_ms if on else None), _num(on.loop_cores if on else None), _num(on.other_cores if on else None),
                      _num(on.client_cpu_share if on else None)))  # fmt: skip
     table = _table(("model", "payload", "concurrency", "on req/s", "on p50 ms", "on p99 ms", "off req/s", "off p50 ms",
                     "off p99 ms", "ceiling inputs/s", "on / ceiling", "on / off", "/healthz p99 ms",
-                    "on: loop cores", "on: inference cores", "client cores"), rows)  # fmt: skip
+                    "on: loop lag p99 ms", "on: loop cores", "on: inference cores", "client cores"), rows)  # fmt: skip
     settings = "; ".join(f"{m}: max_batch_size {b.get('max_batch_size')}, max_queue_delay_microseconds "
                          f"{b.get('max_queue_delay_microseconds')}" for m, b in r.batching.items())  # fmt: skip
     errors = "".join(f"\n- {m}: not measured: {e}" for m, e in r.errors.items())
@@ -179,9 +179,11 @@ def _batching_section(r: BatchingResult, plot: str | None) -> str:
         "Closed-loop clients, each sending one tensor per request: `json` to `/predict`, `v2-binary` as raw bytes "
         f"to `/v2/models/{{name}}/infer`. `on` is the card's batching ({settings}), `off` has `max_batch_size` 1. "
         "The ceiling is a bare session running the same inputs in full batches with the machine to itself; "
-        "`/healthz` is probed from another process during the largest concurrency. The last three columns are "
-        "the CPU the server's event-loop thread, its inference threads and the load generator used during the "
-        "`on` runs, in cores.\n\n"
+        "`/healthz` is probed from another process during the largest concurrency. `loop lag` is how late the "
+        "server's event loop ran its timer during the `on` runs (`cnnserve_event_loop_lag_seconds`, p99 from the "
+        "histogram's buckets, as PromQL's `histogram_quantile`): the wait any request has for its turn on the loop. "
+        "The last three columns are the CPU the server's event-loop thread, its inference threads and the load "
+        "generator used during the `on` runs, in cores.\n\n"
         f"{table}\n{errors}"
     )
     if plot:

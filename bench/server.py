@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from .loadgen import HttpRequest, SyncConnection
 
 __all__ = ["HOST", "ServerError", "ServerProcess", "all_ready", "free_port"]
@@ -142,6 +144,15 @@ class ServerProcess:
             seconds = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
             out["event_loop" if task.name == str(self.process.pid) else "other"] += seconds
         return out
+
+    def histogram(self, name: str) -> list[tuple[float, float]]:
+        """``(le, cumulative count)`` of the unlabelled Prometheus histogram ``name`` in ``GET /metrics``."""
+        with SyncConnection(HOST, self.port) as connection:
+            text = connection.send(HttpRequest.get("/metrics")).body.decode()
+        for family in text_string_to_metric_families(text):
+            if family.name == name:
+                return [(float(s.labels["le"]), s.value) for s in family.samples if s.name == f"{name}_bucket"]
+        raise ServerError(f"{self.name}: /metrics has no histogram {name}")
 
     def models(self) -> dict[str, Any]:
         with SyncConnection(HOST, self.port) as connection:

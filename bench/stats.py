@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-__all__ = ["Distribution", "Target", "median", "percentile", "ratio_of_medians"]
+__all__ = ["Distribution", "Target", "histogram_quantile", "median", "percentile", "ratio_of_medians"]
 
 
 def percentile(values: Iterable[float], q: float) -> float:
@@ -23,6 +23,28 @@ def percentile(values: Iterable[float], q: float) -> float:
         return math.nan
     rank = max(1, math.ceil(q / 100 * len(data)))
     return data[rank - 1]
+
+
+def histogram_quantile(q: float, buckets: Sequence[tuple[float, float]]) -> float:
+    """The ``q``-quantile (0 < q <= 1) of a Prometheus histogram as PromQL's ``histogram_quantile`` computes it.
+
+    ``buckets`` are ``(le, cumulative count)`` in increasing ``le``, ``+Inf`` last: linear
+    interpolation inside the bucket the rank falls in (from 0 in the first); a rank in ``+Inf``
+    gives the largest finite bound. NaN when the histogram is empty.
+    """
+    if not 0 < q <= 1:
+        raise ValueError(f"q must be in (0, 1], got {q}")
+    if not buckets or buckets[-1][1] <= 0:
+        return math.nan
+    rank = q * buckets[-1][1]
+    lower_le, lower_count = 0.0, 0.0
+    for le, count in buckets:
+        if count >= rank:
+            if math.isinf(le):
+                return lower_le
+            return lower_le + (le - lower_le) * (rank - lower_count) / (count - lower_count)
+        lower_le, lower_count = le, count
+    return lower_le
 
 
 def median(values: Iterable[float]) -> float:

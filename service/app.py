@@ -6,8 +6,9 @@ when a first model is), never at import time.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 from fastapi import Depends, FastAPI
 
@@ -15,6 +16,7 @@ from . import __version__
 from .dataplane import DataPlane
 from .deps import require_api_key
 from .errors import install_error_handlers
+from .loop_lag import watch_loop_lag
 from .metrics import Metrics, MetricsMiddleware
 from .middleware import BodyLimitMiddleware
 from .model_manager import ModelManager
@@ -44,9 +46,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.manager = manager
         app.state.dataplane = DataPlane(manager, settings)
         await manager.start()
+        lag_watcher = asyncio.create_task(watch_loop_lag(app_metrics.loop_lag.observe), name="loop-lag")
         try:
             yield
         finally:
+            lag_watcher.cancel()
+            with suppress(asyncio.CancelledError):
+                await lag_watcher
             await manager.stop()
 
     app = FastAPI(title="cnnserve", version=__version__, description=DESCRIPTION, lifespan=lifespan)

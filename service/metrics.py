@@ -3,7 +3,8 @@
 ``cnnserve_requests_total``, ``cnnserve_request_duration_seconds`` and
 ``cnnserve_request_errors_total`` come from :class:`MetricsMiddleware`; the batch size,
 inference time, queue depth and queue rejections from each model's batcher through
-:class:`ModelMetrics`, whose label children are bound once so the hot path does no lookups.
+:class:`ModelMetrics`, whose label children are bound once so the hot path does no lookups;
+``cnnserve_event_loop_lag_seconds`` from :func:`service.loop_lag.watch_loop_lag`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ MODEL_STATE_KEY = "model"
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+_LAG_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5)
 
 
 class ModelMetrics:
@@ -55,6 +57,10 @@ class Metrics:
         self.queue_depth = Gauge("cnnserve_queue_depth", "requests waiting in the batch queue", ["model"], registry=r)
         self.queue_rejections = Counter(
             "cnnserve_queue_rejections", "requests refused with 503 because the queue was full", ["model"], registry=r
+        )
+        self.loop_lag = Histogram(
+            "cnnserve_event_loop_lag_seconds", "how late the event loop ran a timer (the wait for a turn on it)",
+            buckets=_LAG_BUCKETS, registry=r,
         )
         self.model_ready = Gauge("cnnserve_model_ready", "1 when the model serves, 0 otherwise", ["model"], registry=r)
         self._models: dict[str, ModelMetrics] = {}

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from bench.stats import Distribution, Target, median, percentile
+from bench.stats import Distribution, Target, histogram_quantile, median, percentile
 from bench.timing import interleave, round_ratios
 
 
@@ -18,6 +18,18 @@ def test_percentiles_are_nearest_rank() -> None:
     assert (d.n, d.p50, d.min, d.max) == (3, 2.0, 1.0, 3.0)
     with pytest.raises(ValueError):
         percentile(values, 0)
+
+
+def test_histogram_quantile_interpolates_like_promql() -> None:
+    # 10 observations <= 1 ms, 80 in (1, 5] ms, 10 in (5, 10] ms, none above.
+    buckets = [(0.001, 10.0), (0.005, 90.0), (0.01, 100.0), (math.inf, 100.0)]
+    assert histogram_quantile(0.05, buckets) == pytest.approx(0.0005)  # half-way into the first bucket, from 0
+    assert histogram_quantile(0.5, buckets) == pytest.approx(0.001 + 0.004 * 40 / 80)
+    assert histogram_quantile(0.99, buckets) == pytest.approx(0.005 + 0.005 * 9 / 10)
+    assert histogram_quantile(0.99, [(0.001, 1.0), (math.inf, 100.0)]) == 0.001  # in +Inf: the largest finite bound
+    assert math.isnan(histogram_quantile(0.5, [(0.001, 0.0), (math.inf, 0.0)]))
+    with pytest.raises(ValueError):
+        histogram_quantile(99, buckets)
 
 
 def test_targets_know_which_way_is_good() -> None:

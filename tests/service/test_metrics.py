@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import numpy as np
 import pytest
@@ -27,6 +29,8 @@ def test_metrics_are_labelled_by_model_and_route(client: httpx.Client, cards, gr
     assert f'cnnserve_inference_duration_seconds_count{{model="{grey_model}"}}' in text
     assert f'cnnserve_queue_depth{{model="{grey_model}"}} 0.0' in text
     assert f'cnnserve_model_ready{{model="{grey_model}"}} 1.0' in text
+    lag_count = re.search(r"^cnnserve_event_loop_lag_seconds_count (\S+)$", text, re.MULTILINE)
+    assert lag_count and float(lag_count[1]) > 0, "the event loop's lag is watched from the start"
     client.get("/no/such/path/123")
     text = client.get("/metrics").text
     assert "/no/such/path/123" not in text and 'route="unmatched",status="404"' in text  # one series for all
