@@ -69,7 +69,9 @@ COPY export/ export/
 COPY service/ service/
 COPY deploy/healthcheck.py deploy/check_repository.py ./
 COPY --from=repository /model_repository/ /models/
+# HOME: the user has none, and ONNX Runtime keeps a file there (/tmp is writable in compose and k8s).
 ENV PATH=/opt/venv/bin:$PATH \
+    HOME=/tmp \
     CNNSERVE_REPOSITORY=/models \
     CNNSERVE_HOST=0.0.0.0 \
     CNNSERVE_PORT=8000 \
@@ -119,7 +121,9 @@ COPY export/ export/
 COPY service/ service/
 COPY deploy/healthcheck.py deploy/check_repository.py ./
 COPY --from=repository /model_repository/ /models/
+# HOME: the user has none, and ONNX Runtime keeps a file there (/tmp is writable in compose and k8s).
 ENV PATH=/opt/venv/bin:$PATH \
+    HOME=/tmp \
     CNNSERVE_REPOSITORY=/models \
     CNNSERVE_HOST=0.0.0.0 \
     CNNSERVE_PORT=8000 \

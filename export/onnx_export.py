@@ -86,16 +86,17 @@ class ExportOptions:
     """How a network is exported and checked. Recorded in the card: a change means a rebuild.
 
     ``atol`` bounds the largest |logit difference| between ONNX Runtime and PyTorch (float32).
-    Above |logit| = ``atol / rtol`` (100) that bound is finer than float32 can resolve (one ulp
-    at 256 is 3e-5), so the bound is ``max(atol, rtol * max|logit|)``: 1e-4 for every sensibly
-    trained network, a few ulps for the huge logits of a barely trained (``--quick``) one.
+    Rounding grows with the logits and with depth (one ulp at 1,024 is 1.2e-4; EfficientNet-B0
+    fed standard-normal noise reaches logits of 1,400 and differences of 3e-3, 26 ulps there), so
+    the bound is ``max(atol, rtol * max|logit|)``: 1e-4 up to |logit| = ``atol / rtol`` (10),
+    ten parts in a million of the largest logit above.
     ``random_inputs`` and ``real_inputs`` are how many of each the parity check feeds, in
     batches of ``parity_batch_sizes`` (1 and a larger one exercise the dynamic batch).
     """
 
     opset: int = 18
     atol: float = 1e-4
-    rtol: float = 1e-6
+    rtol: float = 1e-5
     random_inputs: int = 16
     real_inputs: int = 64
     parity_batch_sizes: tuple[int, ...] = (1, 8)

@@ -119,7 +119,7 @@ cards by `python -m export report`.{' **QUICK BUILD: these are smoke-test models
   `docs/benchmarks.md` has the careful side-by-side numbers). A variant more than 1 point below float32 is not
   published.
 - Parity: the largest |logit difference| between ONNX Runtime and PyTorch on real (test) / random (standard
-  normal) inputs; the bound is 1e-4, or one part in a million of the largest logit where logits exceed 100 (a
+  normal) inputs; the bound is 1e-4, or ten parts in a million of the largest logit where logits exceed 10 (a
   float32 ulp at 1,024 is 1.2e-4): random inputs are far from the digits and drive some networks' logits past 1,000.
 
 | network | input | params | MACs | test top-1 % | top-5 % | ONNX top-1 % | epochs (best) | train s | INT8 top-1 % | fp32 b1 ms | INT8 b1 ms | INT8 speed-up | parity real / random | reproduce |
