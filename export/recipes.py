@@ -168,7 +168,7 @@ RECIPES: dict[str, Recipe] = {
                     warmup_epochs=0.5),
     "vgg16": Recipe(optimizer="adam", lr=1e-4, weight_decay=0.0, epochs=6, batch_size=64, image_size=32,
                     warmup_epochs=0.3, model_options={"dropout": 0.2}),
-    "vgg19": Recipe(optimizer="adam", lr=1e-4, weight_decay=0.0, epochs=7, batch_size=64, image_size=32,
+    "vgg19": Recipe(optimizer="adam", lr=1e-4, weight_decay=0.0, epochs=9, batch_size=64, image_size=32,
                     warmup_epochs=0.3, model_options={"dropout": 0.2}),
     "nin_cifar": Recipe(optimizer="adamw", lr=2e-3, weight_decay=0.05, epochs=15, batch_size=32, image_size=16,
                         warmup_epochs=0.3, model_options={"class_map_relu": False}),
