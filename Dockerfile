@@ -28,7 +28,9 @@ COPY deploy/requirements-build.txt deploy/
 RUN pip install --no-cache-dir --no-deps --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 \
     && pip install --no-cache-dir --no-deps -r deploy/requirements-build.txt \
     && pip check
+COPY repository/ repository/
 COPY models/ models/
+COPY training/ training/
 COPY export/ export/
 ARG MODELS=""
 ARG QUICK=0
@@ -65,9 +67,9 @@ RUN groupadd --system --gid 10001 cnnserve \
         --shell /usr/sbin/nologin cnnserve
 COPY --from=cpu-venv /opt/venv /opt/venv
 WORKDIR /app
-COPY export/ export/
+COPY repository/ repository/
 COPY service/ service/
-COPY deploy/healthcheck.py deploy/check_repository.py ./
+COPY deploy/healthcheck.py ./
 COPY --from=repository /model_repository/ /models/
 # HOME: the user has none, and ONNX Runtime keeps a file there (/tmp is writable in compose and k8s).
 ENV PATH=/opt/venv/bin:$PATH \
@@ -76,7 +78,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     CNNSERVE_HOST=0.0.0.0 \
     CNNSERVE_PORT=8000 \
     CNNSERVE_PROVIDERS=CPUExecutionProvider
-RUN python check_repository.py /models
+RUN python -m repository check /models
 USER 10001:10001
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=120s --retries=3 CMD ["python", "/app/healthcheck.py"]
@@ -117,9 +119,9 @@ RUN groupadd --system --gid 10001 cnnserve \
         --shell /usr/sbin/nologin cnnserve
 COPY --from=gpu-venv /opt/venv /opt/venv
 WORKDIR /app
-COPY export/ export/
+COPY repository/ repository/
 COPY service/ service/
-COPY deploy/healthcheck.py deploy/check_repository.py ./
+COPY deploy/healthcheck.py ./
 COPY --from=repository /model_repository/ /models/
 # HOME: the user has none, and ONNX Runtime keeps a file there (/tmp is writable in compose and k8s).
 ENV PATH=/opt/venv/bin:$PATH \
@@ -128,7 +130,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     CNNSERVE_HOST=0.0.0.0 \
     CNNSERVE_PORT=8000 \
     CNNSERVE_PROVIDERS=CUDAExecutionProvider,CPUExecutionProvider
-RUN python check_repository.py /models
+RUN python -m repository check /models
 USER 10001:10001
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=120s --retries=3 CMD ["python", "/app/healthcheck.py"]

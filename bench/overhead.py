@@ -139,7 +139,7 @@ def bare_session(path: Path):
 
 def model_file(repository: Path, model: str, precision: str = "fp32") -> tuple[Any, Path]:
     """The card and the ``precision`` file of the latest version of ``model``."""
-    from export.repository import Repository
+    from repository import Repository
 
     repo = Repository(repository)
     card = repo.load_card(model)

@@ -86,7 +86,7 @@ class RuntimeResult:
 def image_size(name: str) -> int:
     """The resolution ``name`` is trained and served at (its recipe), else its canonical input."""
     try:
-        from export.recipes import get_recipe
+        from training.recipes import get_recipe
 
         return get_recipe(name).image_size
     except ImportError:

@@ -51,9 +51,9 @@ from .onnx_export import (
     serving_copy,
     verify_parity,
 )
-from .publish import file_variant, load_previous, next_version, now, publish_version, staging_dir, with_version
+from repository.publish import file_variant, load_previous, next_version, now, publish_version, staging_dir, with_version
 from .quantize import QuantizeOptions, export_fp16, quantize_int8
-from .repository import (
+from repository import (
     VARIANT_FILES,
     Architecture,
     Batching,
@@ -170,7 +170,7 @@ def build(options: BuildOptions = BuildOptions()) -> list[BuildResult]:
     """Build every model of ``options``; returns one :class:`BuildResult` per model (failures included)."""
     from tqdm import tqdm
 
-    from .recipes import DEFAULT_SET
+    from training.recipes import DEFAULT_SET
 
     names = _ordered(options.models if options.models is not None else DEFAULT_SET, DEFAULT_SET)
     repository = Repository(options.repository)
@@ -266,7 +266,7 @@ def _up_to_date(repository: Repository, previous: ModelCard | None, source_sha: 
 
 def _training(name: str, options: BuildOptions) -> tuple[Any, dict[str, Any]]:
     """The recipe ``name`` trains with under ``options``, and the :class:`TrainConfig` overrides (quick)."""
-    from .train import TrainConfig
+    from training.train import TrainConfig
 
     overrides = dict(QUICK_TRAINING) if options.quick else {}
     recipe = TrainConfig(model=name, epochs=overrides.get("epochs"), batch_size=overrides.get("batch_size")).resolve_recipe()
@@ -277,7 +277,7 @@ def _reusable(checkpoint: Path, recipe: Any, options: BuildOptions) -> bool:
     """Whether ``checkpoint`` was trained on this data, with this recipe and seed (a different one is kept, not reused)."""
     import torch
 
-    from .weights import WeightsError, read_checkpoint
+    from training.weights import WeightsError, read_checkpoint
 
     if not checkpoint.is_file():
         return False
@@ -296,7 +296,7 @@ def _reusable(checkpoint: Path, recipe: Any, options: BuildOptions) -> bool:
 
 def ensure_checkpoint(name: str, options: BuildOptions) -> Path:
     """``<checkpoints>/<name>/checkpoint.pt``, trained now unless the one there has the same recipe, data and seed."""
-    from .train import TrainConfig, train
+    from training.train import TrainConfig, train
 
     out = options.checkpoint_dir(name)
     checkpoint = out / "checkpoint.pt"
@@ -345,7 +345,7 @@ def _arrays(dataset: Any, limit: int | None = None) -> tuple[np.ndarray, np.ndar
     """(images, targets) of a dataset of :mod:`export.data`, the first ``limit`` of them."""
     import torch
 
-    from .data import TensorImages, eval_loader
+    from training.data import TensorImages, eval_loader
 
     n = len(dataset) if limit is None else min(limit, len(dataset))
     if isinstance(dataset, TensorImages):
@@ -363,8 +363,8 @@ def _arrays(dataset: Any, limit: int | None = None) -> tuple[np.ndarray, np.ndar
 
 def job_from_checkpoint(checkpoint: Path, options: BuildOptions, source_sha: str | None = None) -> ExportJob:
     """An :class:`ExportJob` for one of our checkpoints, with its test data and training images."""
-    from .data import load_data
-    from .weights import load_checkpoint
+    from training.data import load_data
+    from training.weights import load_checkpoint
 
     import torch
 
@@ -626,7 +626,7 @@ def _sample_images(spec: InputSpec) -> np.ndarray:
     from PIL import Image
     from sklearn.datasets import load_sample_images
 
-    from .transforms import eval_transform
+    from training.transforms import eval_transform
 
     transform = eval_transform(spec.crop, spec.mean, spec.std, crop_pct=spec.crop / spec.resize,
                                interpolation=spec.interpolation)
@@ -654,7 +654,7 @@ def import_torchvision(
     """
     import models
 
-    from .weights import build_model, load_state_file, load_torchvision_weights
+    from training.weights import build_model, load_state_file, load_torchvision_weights
 
     info = models.get_model_info(arch)
     if info.torchvision is None:

@@ -41,7 +41,7 @@ import onnx
 import torch
 from torch import Tensor, nn
 
-from .repository import TensorSpec
+from repository import TensorSpec
 
 __all__ = [
     "INPUT_NAME",

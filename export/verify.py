@@ -20,8 +20,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from .repository import CARD_FILE, TRITON_CONFIG_FILE, ModelCard, Repository
-from .triton import render_config
+from repository import CARD_FILE, TRITON_CONFIG_FILE, ModelCard, Repository
+from repository.triton import render_config
 
 __all__ = ["verify_model", "verify_repository"]
 
@@ -52,7 +52,7 @@ def verify_repository(root: str | os.PathLike[str], names: Sequence[str] | None 
 
 def verify_model(repository: Repository, name: str) -> list[str]:
     """Problems with one model of ``repository``."""
-    from .publish import check_digests
+    from repository.publish import check_digests
 
     problems = repository.check(name)  # the card's schema, version folders, sizes and hashes
     if problems:
@@ -97,9 +97,14 @@ def _config(repository: Repository, card: ModelCard) -> list[str]:
     path = repository.model_dir(card.name) / TRITON_CONFIG_FILE
     if not path.is_file():
         return [f"{card.name}: {TRITON_CONFIG_FILE} is missing; rebuild with `python -m export build`"]
-    if path.read_text() != render_config(card):
+    if _settings(path.read_text()) != _settings(render_config(card)):
         return [f"{card.name}: {TRITON_CONFIG_FILE} does not match the card (edited by hand, or stale); rebuild it"]
     return []
+
+
+def _settings(config: str) -> list[str]:
+    """The lines of a ``config.pbtxt`` that Triton reads (comments say who wrote it, and where from)."""
+    return [line for line in config.splitlines() if not line.lstrip().startswith("#")]
 
 
 def _onnx_file(path: Path, card: ModelCard, version: int, precision: str, latest: bool) -> list[str]:

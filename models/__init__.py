@@ -9,7 +9,7 @@
 # Each family file registers its builders when imported.
 from . import alexnet, efficientnet, examples, googlenet, lenet, mobilenet_v1, mobilenet_v2, nin, resnet, vgg  # noqa: F401
 from ._base import Classifier
-from .summary import LayerRow, Summary, summarize
+from .summary import conv_macs, summarize
 from ._registry import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -29,12 +29,11 @@ __all__ = [
     "IMAGENET_STD",
     "Classifier",
     "InputSizeError",
-    "LayerRow",
     "ModelInfo",
     "Paper",
-    "Summary",
     "UnknownModelError",
     "check_input_size",
+    "conv_macs",
     "create_model",
     "get_model_info",
     "list_models",

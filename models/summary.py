@@ -6,57 +6,24 @@ real weights is run in place (no copy) on a single zero image under ``torch.no_g
 
 MACs count the multiply-accumulates of convolutions and linear layers, the convention of
 torchvision's published GFLOPS figures; normalisation, activations and pooling count zero.
-The JSON schema (:meth:`Summary.to_dict`) is the one the service returns.
+The result is :class:`repository.SummaryRecord`, the schema the card stores and the service
+serves, rendered as text or markdown by that one module.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.utils.hooks import RemovableHandle
 
-__all__ = ["LayerRow", "Summary", "conv_macs", "summarize"]
+from repository import LayerRecord, SummaryRecord
 
+from ._registry import check_input_size
 
-@dataclass
-class LayerRow:
-    name: str
-    type: str
-    input_shape: list[int]
-    output_shape: list[int]
-    params: int
-    trainable_params: int
-    macs: int
-    activations: int
-
-
-@dataclass
-class Summary:
-    model: str
-    input_shape: list[int]
-    layers: list[LayerRow] = field(default_factory=list)
-    total_params: int = 0
-    trainable_params: int = 0
-    non_trainable_params: int = 0
-    total_macs: int = 0
-    param_bytes: int = 0
-    activation_bytes: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent)
-
-    def to_text(self) -> str:
-        return _render_text(self)
-
-    def to_markdown(self) -> str:
-        return _render_markdown(self)
+__all__ = ["conv_macs", "summarize"]
 
 
 def conv_macs(conv: nn.Conv2d, output_shape: Sequence[int]) -> int:
@@ -92,6 +59,10 @@ def _first_tensor(value: Any) -> Tensor | None:
     return None
 
 
+def _is_leaf(module: nn.Module) -> bool:
+    return next(module.children(), None) is None
+
+
 def _rows_modules(model: nn.Module, depth: int | None) -> list[tuple[str, nn.Module]]:
     """Leaf modules, or modules at ``depth`` (1 = the model's children) and shallower leaves."""
     picked = []
@@ -99,8 +70,8 @@ def _rows_modules(model: nn.Module, depth: int | None) -> list[tuple[str, nn.Mod
         if not name:
             continue
         level = name.count(".") + 1
-        is_leaf = next(module.children(), None) is None
-        if (depth is None and is_leaf) or (depth is not None and (level == depth or (level < depth and is_leaf))):
+        leaf = _is_leaf(module)
+        if (depth is None and leaf) or (depth is not None and (level == depth or (level < depth and leaf))):
             picked.append((name, module))
     return picked or [("", model)]
 
@@ -113,7 +84,83 @@ def _own_params(module: nn.Module, recurse: bool) -> tuple[int, int]:
     return total, trainable
 
 
-def summarize(model: nn.Module, input_shape: Sequence[int], *, depth: int | None = None, name: str | None = None) -> Summary:
+class _Recorder:
+    """Forward hooks that write one :class:`LayerRecord` per call of a row's module.
+
+    With ``depth``, a row stands for a subtree: its parameters are the subtree's, and its MACs
+    the sum over the leaves below it, which accumulate into their row as they run.
+    """
+
+    def __init__(self, rows: list[tuple[str, nn.Module]], depth: int | None) -> None:
+        self.rows = rows
+        self.grouped = depth is not None
+        self.layers: list[LayerRecord] = []
+        self._seen: set[int] = set()
+        self._subtree_macs: dict[int, int] = {}
+
+    def attach(self) -> list[RemovableHandle]:
+        handles = []
+        if self.grouped:
+            for _, row_module in self.rows:
+                for sub in row_module.modules():
+                    if _is_leaf(sub):
+                        handles.append(sub.register_forward_hook(self._leaf_hook(id(row_module))))
+        for row_name, row_module in self.rows:
+            handles.append(row_module.register_forward_hook(self._row_hook(row_name)))
+        return handles
+
+    def _leaf_hook(self, owner: int) -> Any:
+        def hook(mod: nn.Module, args: tuple, out: Any) -> None:
+            y = _first_tensor(out)
+            if y is not None:
+                self._subtree_macs[owner] = self._subtree_macs.get(owner, 0) + _layer_macs(mod, y)
+
+        return hook
+
+    def _row_hook(self, row_name: str) -> Any:
+        def hook(mod: nn.Module, args: tuple, out: Any) -> None:
+            x, y = _first_tensor(args), _first_tensor(out)
+            if y is not None:
+                self.layers.append(self._record(row_name, mod, x, y))
+
+        return hook
+
+    def _record(self, name: str, mod: nn.Module, x: Tensor | None, y: Tensor) -> LayerRecord:
+        # A module called more than once (a shared ReLU) counts its parameters at the first call.
+        first_call = id(mod) not in self._seen
+        self._seen.add(id(mod))
+        params, trainable = _own_params(mod, self.grouped) if first_call else (0, 0)
+        macs = self._subtree_macs.pop(id(mod), 0) if self.grouped else _layer_macs(mod, y)
+        return LayerRecord(
+            name=name,
+            type=type(mod).__name__,
+            input_shape=list(x.shape[1:]) if x is not None else [],
+            output_shape=list(y.shape[1:]),
+            params=params,
+            trainable_params=trainable,
+            macs=macs,
+            # In-place layers (ReLU(inplace=True)) write into their input: no new activation.
+            activations=0 if getattr(mod, "inplace", False) else _numel(y.shape[1:]),
+        )
+
+
+def _forward_once(model: nn.Module, shape: list[int]) -> torch.dtype:
+    """One zero image through ``model`` in eval mode, on its device and dtype; the mode is restored."""
+    first = next(model.parameters(), None)
+    device, dtype = (first.device, first.dtype) if first is not None else (torch.device("cpu"), torch.float32)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, *shape, device=device, dtype=dtype))
+    finally:
+        model.train(was_training)
+    return dtype
+
+
+def summarize(
+    model: nn.Module, input_shape: Sequence[int], *, depth: int | None = None, name: str | None = None
+) -> SummaryRecord:
     """Summarize ``model`` on one input of ``input_shape`` (C, H, W).
 
     ``depth`` limits the rows to modules that deep (their parameters and MACs include their
@@ -125,132 +172,27 @@ def summarize(model: nn.Module, input_shape: Sequence[int], *, depth: int | None
     shape = [int(d) for d in input_shape]
     info = getattr(model, "info", None)
     if info is not None:
-        from ._registry import check_input_size
-
         check_input_size(info, shape)
+    recorder = _Recorder(_rows_modules(model, depth), depth)
+    handles = recorder.attach()
     try:
-        first = next(model.parameters())
-        device, dtype = first.device, first.dtype
-    except StopIteration:
-        device, dtype = torch.device("cpu"), torch.float32
-
-    summary = Summary(model=name or (info.name if info else type(model).__name__), input_shape=shape)
-    targets = _rows_modules(model, depth)
-    seen: set[int] = set()
-    handles = []
-
-    def hook_for(row_name: str, module: nn.Module):
-        recurse = depth is not None
-
-        def hook(mod: nn.Module, args: tuple, out: Any) -> None:
-            x, y = _first_tensor(args), _first_tensor(out)
-            if y is None:
-                return
-            first_call = id(mod) not in seen
-            seen.add(id(mod))
-            params, trainable = _own_params(mod, recurse) if first_call else (0, 0)
-            macs = _layer_macs(mod, y) if not recurse else _subtree_macs.pop(id(mod), 0)
-            summary.layers.append(
-                LayerRow(
-                    name=row_name,
-                    type=type(mod).__name__,
-                    input_shape=list(x.shape[1:]) if x is not None else [],
-                    output_shape=list(y.shape[1:]),
-                    params=params,
-                    trainable_params=trainable,
-                    macs=macs,
-                    # In-place layers (ReLU(inplace=True)) write into their input: no new activation.
-                    activations=0 if getattr(mod, "inplace", False) else _numel(y.shape[1:]),
-                )
-            )
-
-        return hook
-
-    # With --depth, a row's MACs are the sum over the leaves below it: leaf hooks accumulate
-    # into their row's ancestor.
-    _subtree_macs: dict[int, int] = {}
-    if depth is not None:
-        for row_name, row_module in targets:
-            for sub in row_module.modules():
-                if next(sub.children(), None) is None:
-
-                    def leaf_hook(mod: nn.Module, args: tuple, out: Any, owner: int = id(row_module)) -> None:
-                        y = _first_tensor(out)
-                        if y is not None:
-                            _subtree_macs[owner] = _subtree_macs.get(owner, 0) + _layer_macs(mod, y)
-
-                    handles.append(sub.register_forward_hook(leaf_hook))
-    for row_name, row_module in targets:
-        handles.append(row_module.register_forward_hook(hook_for(row_name, row_module)))
-
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(torch.zeros(1, *shape, device=device, dtype=dtype))
+        dtype = _forward_once(model, shape)
     finally:
-        for h in handles:
-            h.remove()
-        model.train(was_training)
-
-    all_params = list(model.parameters())
-    summary.total_params = sum(p.numel() for p in all_params)
-    summary.trainable_params = sum(p.numel() for p in all_params if p.requires_grad)
-    summary.non_trainable_params = summary.total_params - summary.trainable_params
-    summary.total_macs = sum(r.macs for r in summary.layers)
-    summary.param_bytes = sum(p.numel() * p.element_size() for p in all_params) + sum(
-        b.numel() * b.element_size() for b in model.buffers()
-    )
+        for handle in handles:
+            handle.remove()
+    params = list(model.parameters())
+    total = sum(p.numel() for p in params)
+    trainable = sum(p.numel() for p in params if p.requires_grad)
+    tensors = [*params, *model.buffers()]
     element = torch.empty((), dtype=dtype).element_size()
-    summary.activation_bytes = (_numel(shape) + sum(r.activations for r in summary.layers)) * element
-    return summary
-
-
-def _human(n: float) -> str:
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(n) >= scale:
-            return f"{n / scale:.2f}{unit}"
-    return str(int(n))
-
-
-def _shape(dims: Sequence[int]) -> str:
-    return "(None, " + ", ".join(str(d) for d in dims) + ")"
-
-
-def _render_text(s: Summary) -> str:
-    head = ("Layer (type)", "Output Shape", "Param #", "MACs")
-    rows = [(f"{r.name} ({r.type})", _shape(r.output_shape), f"{r.params:,}", _human(r.macs)) for r in s.layers]
-    widths = [max(len(head[i]), *(len(row[i]) for row in rows)) if rows else len(head[i]) for i in range(4)]
-    line = "=" * (sum(widths) + 6)
-
-    def fmt(row: Sequence[str]) -> str:
-        return f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}  {row[3]:>{widths[3]}}"
-
-    out = [f'Model: "{s.model}"  input: {"x".join(map(str, s.input_shape))}', line, fmt(head), line]
-    out += [fmt(r) for r in rows]
-    out += [
-        line,
-        f"Total params: {s.total_params:,}",
-        f"Trainable params: {s.trainable_params:,}",
-        f"Non-trainable params: {s.non_trainable_params:,}",
-        f"Total MACs: {_human(s.total_macs)} ({s.total_macs:,})",
-        f"Params size (MB): {s.param_bytes / 2**20:.2f}",
-        f"Forward activations size (MB): {s.activation_bytes / 2**20:.2f}",
-    ]
-    return "\n".join(out)
-
-
-def _render_markdown(s: Summary) -> str:
-    out = [
-        f"**{s.model}**, input {'x'.join(map(str, s.input_shape))}",
-        "",
-        "| Layer | Type | Output shape | Params | MACs |",
-        "|---|---|---|---:|---:|",
-    ]
-    out += [f"| `{r.name}` | {r.type} | {'x'.join(map(str, r.output_shape))} | {r.params:,} | {r.macs:,} |" for r in s.layers]
-    out += [
-        "",
-        f"Total params: {s.total_params:,} (trainable {s.trainable_params:,}, non-trainable {s.non_trainable_params:,}); "
-        f"MACs: {s.total_macs:,}; params {s.param_bytes / 2**20:.2f} MB; activations {s.activation_bytes / 2**20:.2f} MB",
-    ]
-    return "\n".join(out)
+    return SummaryRecord(
+        model=name or (info.name if info else type(model).__name__),
+        input_shape=shape,
+        layers=recorder.layers,
+        total_params=total,
+        trainable_params=trainable,
+        non_trainable_params=total - trainable,
+        total_macs=sum(r.macs for r in recorder.layers),
+        param_bytes=sum(t.numel() * t.element_size() for t in tensors),
+        activation_bytes=(_numel(shape) + sum(r.activations for r in recorder.layers)) * element,
+    )

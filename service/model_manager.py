@@ -22,7 +22,7 @@ from pathlib import Path
 
 import onnxruntime as ort
 
-from export.repository import ModelCard, Repository, RepositoryError, TensorSpec, sha256_file
+from repository import ModelCard, Repository, RepositoryError, TensorSpec, sha256_file
 
 from .batching import BatchingConfig, DynamicBatcher
 from .errors import LoadError, ModelNotFound, ModelNotReady, VariantNotFound, VersionNotFound

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from export.repository import InputSpec
+from repository import InputSpec
 
 from .errors import ImageTooLarge, InvalidInput, UnsupportedMediaType
 

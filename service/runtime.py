@@ -17,7 +17,7 @@ import numpy as np
 import onnxruntime as ort
 from onnxruntime.capi import onnxruntime_pybind11_state as _ort_state
 
-from export.repository import TensorSpec
+from repository import TensorSpec
 
 from .errors import LoadError
 

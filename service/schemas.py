@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from export.repository import Batching, InputSpec, Precision
+from repository import Batching, InputSpec, Precision
 
 __all__ = [
     "ClassScore",

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from export.repository import Precision
+from repository import Precision
 
 __all__ = ["PROVIDER_ALIASES", "Settings"]
 

@@ -7,13 +7,13 @@ from typing import Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse, Response
 
-from export.repository import ModelCard, SummaryRecord
+from repository import ModelCard, SummaryRecord
 
 from ..deps import ModelDep, RepositoryDep
 from ..errors import ModelNotReady
 from ..model_manager import READY, ModelState
 from ..schemas import ErrorResponse, ModelList, ModelOverview, VariantOverview, VersionOverview
-from ..summary_text import render_text
+from repository import render_text
 
 router = APIRouter(tags=["models"])
 

@@ -228,7 +228,7 @@ def test_dockerignore_lets_every_copied_file_through(stages: list[df.Stage]) -> 
     patterns = _dockerignore_patterns()
     for s in stages:
         if s.name == "repository-context":
-            continue  # the user's own repository, checked by deploy/check_repository.py at build time
+            continue  # the user's own repository, checked by `python -m repository check` at build time
         for copy in df.copies(stages, s):
             if copy.from_stage is not None:
                 continue

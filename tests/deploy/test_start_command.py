@@ -8,7 +8,7 @@ working directory. The process runs the way the image would run it:
   (the test's repository instead of the baked /models), CNNSERVE_PORT (a free port) and
   CNNSERVE_HOST (127.0.0.1 rather than every interface of the test machine); PATH finds this
   environment's ``python`` where the image's PATH finds /opt/venv/bin/python;
-* in a folder laid out like the image's WORKDIR: only what the stage copies (export/, service/,
+* in a folder laid out like the image's WORKDIR: only what the stage copies (repository/, service/,
   healthcheck.py, ...), so an import of something the image lacks fails here too;
 * with ``torch`` (and the project packages the image does not copy) made unimportable, since
   the runtime images have no torch.
@@ -40,14 +40,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from export.repository import Repository
+from repository import Repository
 from tests.deploy import dockerfile as df
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("deploy-start-command")]
 
 READY_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = 30.0  # docker compose's stop_grace_period in docker-compose.yml
-PROJECT_PACKAGES = ("models", "export", "service")
+PROJECT_PACKAGES = ("repository", "models", "training", "export", "service")
 ABSENT_FROM_IMAGE = ("torch", "torchvision")
 
 
@@ -187,9 +187,8 @@ def test_image_healthcheck_script(server: Server) -> None:
 
 
 def test_build_time_repository_check(server: Server) -> None:
-    script = server.app_dir / "check_repository.py"
     ok = subprocess.run(
-        [sys.executable, str(script), server.env["CNNSERVE_REPOSITORY"]],
+        [sys.executable, "-m", "repository", "check", server.env["CNNSERVE_REPOSITORY"]],
         cwd=server.app_dir,
         env=server.env,
         capture_output=True,

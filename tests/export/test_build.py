@@ -15,13 +15,13 @@ import torch
 
 import models
 from export import build as build_module
-from export.__main__ import main
+from export.cli import main
 from export.build import BuildOptions, ExportError, _ordered, build, import_torchvision
 from export.onnx_export import read_metadata
 from export.quantize import QuantizeOptions
-from export.repository import Repository
+from repository import Repository
 from export.verify import verify_repository
-from export.weights import WeightsError, read_checkpoint, save_checkpoint
+from training.weights import WeightsError, read_checkpoint, save_checkpoint
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ def test_rebuild_with_nothing_changed_does_no_work(lenet_copy: BuildOptions, mon
     def no_training(*args, **kwargs):
         raise AssertionError("an up-to-date checkpoint was trained again")
 
-    monkeypatch.setattr("export.train.train", no_training)
+    monkeypatch.setattr("training.train.train", no_training)
     monkeypatch.setattr(build_module, "export_and_publish", no_training)
     [result] = build(lenet_copy)
     assert (result.status, result.version) == ("up-to-date", 1)

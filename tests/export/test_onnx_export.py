@@ -33,7 +33,7 @@ from export.onnx_export import (
     write_metadata,
 )
 from export.quantize import QuantizeOptions, export_fp16, quantize_int8
-from export.repository import TensorSpec
+from repository import TensorSpec
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from export.repository import ModelCard, Repository
+from repository import ModelCard, Repository
 from service.settings import Settings
 
 from .live import LiveServer, make_settings

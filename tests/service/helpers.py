@@ -11,8 +11,8 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-from export.repository import ModelCard, Repository
-from export.transforms import CenterCrop, Compose, Normalize, Resize, ToTensor
+from repository import ModelCard, Repository
+from training.transforms import CenterCrop, Compose, Normalize, Resize, ToTensor
 
 
 def reference_tensor(card: ModelCard, image: bytes) -> np.ndarray:

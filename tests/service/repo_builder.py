@@ -19,7 +19,7 @@ from onnxruntime.quantization import QuantType, quantize_dynamic
 from torch import nn
 
 import models
-from export.repository import (
+from repository import (
     Architecture,
     Batching,
     InputSpec,

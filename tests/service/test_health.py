@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from export.repository import CARD_FILE
+from repository import CARD_FILE
 
 from .live import make_settings
 

@@ -14,7 +14,7 @@ import httpx
 import numpy as np
 import pytest
 
-from export.repository import CARD_FILE, Repository, write_json_atomic
+from repository import CARD_FILE, Repository, write_json_atomic
 
 from .helpers import direct
 from .live import LiveServer, make_settings

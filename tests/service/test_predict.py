@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from export.repository import ModelCard, Repository
+from repository import ModelCard, Repository
 
 from .live import make_settings
 from .helpers import direct, encode, pattern, reference_tensor, sample_photos

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from export.repository import InputSpec
+from repository import InputSpec
 from service.errors import ImageTooLarge, InvalidInput, UnsupportedMediaType
 from service.preprocess import ImagePipeline
 

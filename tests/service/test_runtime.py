@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from export.repository import Repository, TensorSpec
+from repository import Repository, TensorSpec
 from service.errors import LoadError
 from service.runtime import CPU, RuntimeOptions, session_options, open_session, select_providers
 

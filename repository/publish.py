@@ -22,16 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .repository import (
-    VARIANT_FILES,
-    ModelCard,
-    Repository,
-    RepositoryError,
-    Variant,
-    VersionCard,
-    sha256_file,
-    umask,
-)
+from .card import VARIANT_FILES, ModelCard, Variant, VersionCard
+from .store import Repository, RepositoryError, sha256_file, umask
 from .triton import write_config
 
 __all__ = [

@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .repository import TRITON_CONFIG_FILE, VARIANT_FILES, ModelCard, TensorSpec, write_text_atomic
+from .card import VARIANT_FILES, ModelCard, TensorSpec
+from .store import TRITON_CONFIG_FILE, write_text_atomic
 
 __all__ = ["TRITON_DTYPES", "render_config", "write_config"]
 
@@ -49,7 +50,7 @@ def render_config(card: ModelCard) -> str:
         dynamic.insert(0, f"  preferred_batch_size: [ {', '.join(map(str, batching.preferred_batch_size))} ]")
     return "\n".join(
         [
-            f"# Written by cnnserve from {card.name}/model.json (export/triton.py); rebuild instead of editing.",
+            f"# Written by cnnserve from {card.name}/model.json (repository/triton.py); rebuild instead of editing.",
             f'name: "{card.name}"',
             'platform: "onnxruntime_onnx"',
             'backend: "onnxruntime"',

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from export.transforms import (
+from training.transforms import (
     CenterCrop,
     Normalize,
     RandomHorizontalFlip,

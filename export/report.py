@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .repository import ModelCard, Repository
+from repository import ModelCard, Repository
 
 __all__ = ["zoo_rows", "write_zoo_page"]
 
@@ -81,7 +81,7 @@ def zoo_rows(cards: Sequence[ModelCard]) -> list[dict[str, Any]]:
 def write_zoo_page(repository: Path, path: Path) -> Path:
     repo = Repository(repository)
     cards = [repo.load_card(name) for name in repo.names()]
-    from .recipes import DEFAULT_SET
+    from training.recipes import DEFAULT_SET
 
     order = {n: i for i, n in enumerate(DEFAULT_SET)}
     cards.sort(key=lambda c: (order.get(c.name, len(order)), c.name))

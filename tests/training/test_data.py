@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from export.data import (
+from training.data import (
     SPLIT_SEED,
     DataError,
     DigitsTask,
@@ -22,7 +22,7 @@ from export.data import (
     parse_data_spec,
     stratified_split,
 )
-from export.transforms import ToTensor
+from training.transforms import ToTensor
 
 from .conftest import make_tree
 
@@ -126,7 +126,7 @@ def test_folder_tree_split_transforms_and_skipped_files(tree: Path, caplog):
     (tree / "ants" / "empty.png").write_bytes(b"")
     (tree / "bees" / "broken.jpg").write_bytes(b"not a jpeg at all")
     (tree / "bees" / "notes.txt").write_text("not an image, ignored")
-    with caplog.at_level(logging.WARNING, logger="export.data"):
+    with caplog.at_level(logging.WARNING, logger="training.data"):
         splits = load_data(tree, image_size=16, in_channels=3)
     assert "skipped 2 unreadable or empty file(s)" in caplog.text
     assert "empty.png (empty file)" in caplog.text and "broken.jpg (unreadable" in caplog.text
@@ -167,7 +167,7 @@ def test_file_that_fails_to_decode_is_skipped_at_read_time(tmp_path: Path, caplo
     bad = tmp_path / "bad.png"
     bad.write_bytes(good.read_bytes()[:40])  # a valid header, truncated data
     dataset = ImageFolder([(bad, 0), (good, 1)], ToTensor())
-    with caplog.at_level(logging.WARNING, logger="export.data"):
+    with caplog.at_level(logging.WARNING, logger="training.data"):
         x, y = dataset[0]
     assert y == 1 and x.shape == (3, 8, 8)
     assert "skipping unreadable image" in caplog.text

@@ -16,9 +16,10 @@ import onnx
 import pytest
 
 import models
-from export.__main__ import main
+from export.cli import main
 from export.onnx_export import graph_signature, make_session, read_metadata
-from export.repository import TRITON_CONFIG_FILE, VARIANT_FILES, ModelCard, Repository, umask
+from repository import TRITON_CONFIG_FILE, VARIANT_FILES, ModelCard, Repository
+from repository.store import umask
 from export.verify import verify_repository
 
 NAMES = ("lenet5", "resnet18")
@@ -249,7 +250,7 @@ def _edit_config(folder: Path) -> None:
 
 def _swap_variant(folder: Path) -> None:
     # A valid ONNX file under the wrong name, its hash written into the card: the metadata tells.
-    from export.repository import sha256_file
+    from repository import sha256_file
 
     shutil.copy(folder / "1" / "model.int8.onnx", folder / "1" / "model.onnx")
     card = json.loads((folder / "model.json").read_text())

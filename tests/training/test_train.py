@@ -10,10 +10,10 @@ import torch
 from torch import nn
 
 import models
-from export.data import load_data
-from export.recipes import DEFAULT_SET, RECIPES, Recipe, get_recipe
-from export.train import DistEnv, TrainConfig, _loss, _lr_lambda, evaluate, train
-from export.weights import load_checkpoint, read_checkpoint
+from training.data import load_data
+from training.recipes import DEFAULT_SET, RECIPES, Recipe, get_recipe
+from training.train import DistEnv, TrainConfig, _loss, _lr_lambda, evaluate, train
+from training.weights import load_checkpoint, read_checkpoint
 
 from .conftest import quick_config
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 import models
-from export.data import Preprocessing
-from export.recipes import Recipe
-from export.weights import (
+from training.data import Preprocessing
+from training.recipes import Recipe
+from training.weights import (
     CheckpointMeta,
     WeightsError,
     freeze_backbone,

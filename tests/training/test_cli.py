@@ -1,4 +1,4 @@
-"""``python -m export``: subcommands, flags that leave recipes alone, errors as one line."""
+"""``python -m training`` (and its deprecated aliases in ``python -m export``): flags, errors as one line."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from export.__main__ import COMMANDS, build_parser, main
+from export.cli import main as export_main
+from training.cli import COMMANDS, build_parser, main
 
 
 def test_train_command_writes_its_files(tmp_path: Path, capsys):
@@ -49,3 +50,11 @@ def test_missing_required_flag_is_a_usage_error(capsys):
         main(["finetune", "lenet5", "--data", "digits"])
     assert exc.value.code == 2
     assert "--mode" in capsys.readouterr().err
+
+
+def test_export_keeps_the_training_commands_as_deprecated_aliases(tmp_path: Path, capsys):
+    code = export_main(["train", "lenet5", "--epochs", "1", "--limit-train", "64", "--out", str(tmp_path), "-q"])
+    assert code == 0
+    captured = capsys.readouterr()
+    assert "deprecated; use `python -m training train`" in captured.err
+    assert "lenet5: test top-1" in captured.out and (tmp_path / "checkpoint.pt").is_file()

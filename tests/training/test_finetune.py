@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import models
-from export.train import FinetuneConfig, finetune, train
-from export.weights import WeightsError, load_checkpoint
+from training.train import FinetuneConfig, finetune, train
+from training.weights import WeightsError, load_checkpoint
 
 from .conftest import quick_config
 from .test_weights import torchvision_state_dict

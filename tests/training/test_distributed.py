@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from export.train import train
+from training.train import train
 
 from .conftest import quick_config
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from export.train import TrainConfig, train
+from training.train import TrainConfig, train
 
 # Two images per class would leave nothing to split; six give 4/1/1 per class.
 COLOURS = {"ants": (200, 40, 40), "bees": (40, 200, 40), "wasps": (40, 40, 200)}

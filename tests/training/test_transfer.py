@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from export.transfer import TransferExperiment, run_experiment, write_page
+from training.transfer import TransferExperiment, run_experiment, write_page
 
 
 def test_experiment_runs_every_mode_and_writes_the_page(tmp_path: Path) -> None:

@@ -1,14 +1,14 @@
-"""The model repository on disk: the contract between export (writer) and service (reader).
+"""The model repository on disk: files, hashes and the reader both export and service use.
 
 Layout, after Triton's model repository::
 
-    <repository>/<name>/model.json              the model card (ModelCard below)
+    <repository>/<name>/model.json              the model card (repository.card.ModelCard)
     <repository>/<name>/config.pbtxt            Triton onnxruntime-backend configuration
     <repository>/<name>/<version>/model.onnx    float32 (+ model.int8.onnx, model.fp16.onnx)
 
-This module is torch-free (pydantic and the standard library only): the service imports it.
-A card is written last and atomically, so a reader that sees ``model.json`` sees a complete
-model; each variant's sha256 in the card lets a reader detect a truncated or edited file.
+Torch-free (pydantic and the standard library only). A card is written last and atomically,
+so a reader that sees ``model.json`` sees a complete model; each variant's sha256 in the card
+lets a reader detect a truncated or edited file.
 """
 
 from __future__ import annotations
@@ -19,162 +19,32 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
+
+from .card import VARIANT_FILES, ModelCard
 
 __all__ = [
     "CARD_FILE",
-    "CARD_FORMAT",
     "NAME_PATTERN",
-    "Architecture",
-    "Batching",
-    "InputSpec",
-    "LayerRecord",
-    "ModelCard",
+    "TRITON_CONFIG_FILE",
     "Repository",
     "RepositoryError",
-    "SummaryRecord",
-    "TensorSpec",
-    "Variant",
-    "VersionCard",
     "sha256_file",
+    "umask",
     "write_json_atomic",
+    "write_text_atomic",
 ]
 
 CARD_FILE = "model.json"
 TRITON_CONFIG_FILE = "config.pbtxt"
-CARD_FORMAT = 1
 # Model names become folder names: keep them to a safe alphabet, never a path.
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
-VARIANT_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx", "fp16": "model.fp16.onnx"}
-
-Precision = Literal["fp32", "int8", "fp16"]
 
 
 class RepositoryError(Exception):
     """The repository on disk does not match its cards (missing file, bad hash, invalid card)."""
-
-
-class _Record(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class TensorSpec(_Record):
-    """One input or output of the ONNX graph; -1 marks the dynamic batch dimension."""
-
-    name: str
-    dtype: str = "float32"
-    shape: list[int]
-
-
-class InputSpec(_Record):
-    """How an image becomes the model's input tensor.
-
-    Decode, convert to ``color_mode``, resize the shorter side to ``resize`` (bilinear),
-    centre-crop ``crop`` x ``crop``, scale to [0, 1], subtract ``mean``, divide by ``std``,
-    lay out as NCHW float32.
-    """
-
-    shape: list[int] = Field(description="C, H, W")
-    dtype: str = "float32"
-    layout: Literal["NCHW"] = "NCHW"
-    color_mode: Literal["L", "RGB"]
-    resize: int
-    crop: int
-    interpolation: Literal["bilinear", "bicubic", "nearest"] = "bilinear"
-    mean: list[float]
-    std: list[float]
-
-    @property
-    def channels(self) -> int:
-        return self.shape[0]
-
-
-class Architecture(_Record):
-    name: str = Field(description="zoo name, as in models.list_models()")
-    family: str
-    paper: str
-    options: dict[str, Any] = Field(default_factory=dict)
-
-
-class LayerRecord(_Record):
-    name: str
-    type: str
-    input_shape: list[int]
-    output_shape: list[int]
-    params: int
-    trainable_params: int
-    macs: int
-    activations: int
-
-
-class SummaryRecord(_Record):
-    """The JSON schema of ``models.summarize(...).to_dict()``."""
-
-    model: str
-    input_shape: list[int]
-    layers: list[LayerRecord]
-    total_params: int
-    trainable_params: int
-    non_trainable_params: int
-    total_macs: int
-    param_bytes: int
-    activation_bytes: int
-
-
-class Variant(_Record):
-    """One ONNX file of a version. Unpublished variants stay in the card with the reason."""
-
-    precision: Precision
-    file: str
-    published: bool = True
-    sha256: str | None = None
-    bytes: int | None = None
-    test_top1: float | None = None
-    reason: str | None = None
-
-
-class VersionCard(_Record):
-    version: int
-    created: str
-    variants: dict[Precision, Variant]
-    verification: dict[str, Any] = Field(default_factory=dict)
-    training: dict[str, Any] = Field(default_factory=dict)
-
-
-class Batching(_Record):
-    """Triton's dynamic batching settings for this model (mirrored in config.pbtxt)."""
-
-    max_batch_size: int = 32
-    max_queue_delay_microseconds: int = 500
-    preferred_batch_size: list[int] = Field(default_factory=list)
-
-
-class ModelCard(_Record):
-    format: int = CARD_FORMAT
-    name: str
-    description: str = ""
-    architecture: Architecture
-    task: Literal["image-classification"] = "image-classification"
-    labels: list[str]
-    input: InputSpec
-    inputs: list[TensorSpec]
-    outputs: list[TensorSpec]
-    batching: Batching = Batching()
-    quick: bool = Field(False, description="trained by --quick: a smoke-test model, not a real one")
-    versions: dict[int, VersionCard]
-    summary: SummaryRecord
-    canonical_summary: SummaryRecord
-    created: str
-
-    @property
-    def latest_version(self) -> int:
-        return max(self.versions)
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.labels)
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:

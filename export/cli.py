@@ -1,0 +1,179 @@
+"""``python -m export COMMAND ...``: build, import, verify and report the model repository.
+
+Each command is a subparser built by an ``_add_<command>`` function and dispatched to a
+``cmd_<command>(args) -> exit code`` function, as in :mod:`training.cli`, whose plumbing this
+reuses. ``train``, ``finetune``, ``train-all`` and ``transfer-experiment`` moved to
+``python -m training``; here they still work, with a deprecation note.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from training.cli import COMMANDS as TRAINING_COMMANDS
+from training.cli import Command, add_output, build_parser as _build_parser, run
+
+__all__ = ["COMMANDS", "build_parser", "main"]
+
+
+# ------------------------------------------------------------------- build, import, verify
+
+
+def _add_build(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "build",
+        help="train (or reuse), export, verify and publish the default set",
+        description="Train or reuse each network's checkpoint, export it to ONNX with its INT8 and float16 "
+        "variants, verify them and publish a new version; a model whose checkpoint and export options are "
+        "unchanged is left alone.",
+    )
+    p.add_argument("--models", default=None, help="comma-separated names (default: the default set)")
+    p.add_argument("--repository", type=Path, default=None, help="model repository (default: model_repository)")
+    p.add_argument("--checkpoints", type=Path, default=None, help="checkpoint root (default: runs)")
+    p.add_argument("--quick", action="store_true", default=None,
+                   help="a moment of training per network, for tests; the cards say so")
+    p.add_argument("--data", default=None, help="data spec to train on (default: digits)")
+    p.add_argument("--force", action="store_true", default=None, help="publish a new version even if nothing changed")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch and ONNX Runtime")
+    add_output(p)
+    return p
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from export.build import BuildOptions, build, replace_options, summary_line
+
+    models_ = [n.strip() for n in args.models.split(",") if n.strip()] if args.models else None
+    options = replace_options(BuildOptions(), models=models_, repository=args.repository, checkpoints=args.checkpoints,
+                              quick=args.quick, data=args.data, force=args.force, threads=args.threads,
+                              progress=False if args.quiet or not sys.stderr.isatty() else None)
+    results = build(options)
+    for r in results:
+        detail = f" version {r.version}" if r.version else ""
+        print(f"{r.name}: {r.status}{detail} ({r.seconds:.1f}s){': ' + r.message if r.status == 'failed' else ''}")
+    print(f"{options.repository}: {summary_line(results)}")
+    return 0 if all(r.ok for r in results) else 1
+
+
+def _add_import_torchvision(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "import-torchvision",
+        help="publish a network with torchvision-format pretrained weights",
+        description="Build NAME, load torchvision-format weights strictly and publish it with ImageNet "
+        "preprocessing (resize 256, centre crop 224, ImageNet mean/std).",
+    )
+    p.add_argument("model", metavar="NAME", help="zoo network whose layout matches the file (e.g. resnet18)")
+    p.add_argument("--weights", type=Path, required=True, help="torchvision .pth state_dict")
+    p.add_argument("--labels", type=Path, default=None, help="class names, one per line (default: indices)")
+    p.add_argument("--name", default=None, help="served model name (default: NAME)")
+    p.add_argument("--repository", type=Path, default=None, help="model repository (default: model_repository)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for ONNX Runtime")
+    add_output(p)
+    return p
+
+
+def cmd_import_torchvision(args: argparse.Namespace) -> int:
+    from export.build import BuildOptions, import_torchvision, replace_options
+
+    from export.onnx_export import ExportError
+    from repository import RepositoryError
+
+    options = replace_options(BuildOptions(), repository=args.repository, threads=args.threads)
+    try:
+        version = import_torchvision(args.model, args.weights, labels=args.labels, name=args.name, options=options)
+    except (ExportError, RepositoryError) as err:
+        if args.verbose:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"{args.name or args.model}: published version {version} in {options.repository}")
+    return 0
+
+
+def _add_verify(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "verify",
+        help="re-check a model repository's files, hashes and cards",
+        description="Re-check every published model: card schema and digests, file sizes and sha256, "
+        "ONNX validity and metadata, config.pbtxt. Exits 1 on any mismatch.",
+    )
+    p.add_argument("--repository", type=Path, default=Path("model_repository"), help="default: model_repository")
+    p.add_argument("--models", default=None, help="comma-separated names (default: every published model)")
+    add_output(p)
+    return p
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from export.verify import verify_repository
+
+    names = [n.strip() for n in args.models.split(",") if n.strip()] if args.models else None
+    problems = verify_repository(args.repository, names)
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if problems:
+        print(f"{args.repository}: {len(problems)} problem(s)", file=sys.stderr)
+        return 1
+    print(f"{args.repository}: ok")
+    return 0
+
+
+def _add_report(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "report",
+        help="write docs/model-zoo.md from the published model cards",
+        description="One row per published model: parameters, MACs, test accuracy, training time, INT8 accuracy "
+        "and speed, the command that reproduces it.",
+    )
+    p.add_argument("--repository", type=Path, default=Path("model_repository"), help="default: model_repository")
+    p.add_argument("--out", type=Path, default=Path("docs/model-zoo.md"), help="default: docs/model-zoo.md")
+    add_output(p)
+    return p
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from repository import Repository
+    from export.report import write_zoo_page
+
+    if not Repository(args.repository).names():
+        print(f"error: {args.repository} has no published model; run python -m export build first", file=sys.stderr)
+        return 2
+    print(f"wrote {write_zoo_page(args.repository, args.out)}")
+    return 0
+
+
+def _deprecated(name: str, command: Command) -> Command:
+    """``command`` of ``python -m training``, reachable under its old name with a note on stderr."""
+    add, handler = command
+
+    def add_alias(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+        p = add(sub)
+        p.description = f"Deprecated: use `python -m training {name}`. " + (p.description or "")
+        return p
+
+    def forward(args: argparse.Namespace) -> int:
+        print(f"note: `python -m export {name}` is deprecated; use `python -m training {name}`", file=sys.stderr)
+        return handler(args)
+
+    return add_alias, forward
+
+
+# Subcommand name -> (parser builder, handler).
+COMMANDS: dict[str, Command] = {
+    "build": (_add_build, cmd_build),
+    "import-torchvision": (_add_import_torchvision, cmd_import_torchvision),
+    "verify": (_add_verify, cmd_verify),
+    "report": (_add_report, cmd_report),
+    **{name: _deprecated(name, command) for name, command in TRAINING_COMMANDS.items()},
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _build_parser("python -m export", COMMANDS)
+    parser.description = __doc__.split("\n")[0]
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(build_parser(), argv)

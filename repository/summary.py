@@ -1,0 +1,107 @@
+"""Per-layer summaries: the schema of ``models.summarize`` and its one text rendering.
+
+``models.summarize`` fills these records with torch; the card stores them and the service
+renders them, neither with torch. The Keras-style table (:func:`render_text`) and the
+markdown table (:func:`render_markdown`) are defined here once for both.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = ["LayerRecord", "SummaryRecord", "render_markdown", "render_text"]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class LayerRecord(_Record):
+    name: str
+    type: str
+    input_shape: list[int]
+    output_shape: list[int]
+    params: int
+    trainable_params: int
+    macs: int
+    activations: int
+
+
+class SummaryRecord(_Record):
+    """What ``models.summarize`` returns; ``to_dict()`` is the JSON the card stores and the service serves."""
+
+    model: str
+    input_shape: list[int]
+    layers: list[LayerRecord]
+    total_params: int
+    trainable_params: int
+    non_trainable_params: int
+    total_macs: int
+    param_bytes: int
+    activation_bytes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def to_text(self) -> str:
+        return render_text(self)
+
+    def to_markdown(self) -> str:
+        return render_markdown(self)
+
+
+def _human(n: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.2f}{unit}"
+    return str(int(n))
+
+
+def _shape(dims: Sequence[int]) -> str:
+    return "(None, " + ", ".join(str(d) for d in dims) + ")"
+
+
+def render_text(s: SummaryRecord) -> str:
+    head = ("Layer (type)", "Output Shape", "Param #", "MACs")
+    rows = [(f"{r.name} ({r.type})", _shape(r.output_shape), f"{r.params:,}", _human(r.macs)) for r in s.layers]
+    widths = [max(len(head[i]), *(len(row[i]) for row in rows)) if rows else len(head[i]) for i in range(4)]
+    line = "=" * (sum(widths) + 6)
+
+    def fmt(row: Sequence[str]) -> str:
+        return f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}  {row[3]:>{widths[3]}}"
+
+    out = [f'Model: "{s.model}"  input: {"x".join(map(str, s.input_shape))}', line, fmt(head), line]
+    out += [fmt(r) for r in rows]
+    out += [
+        line,
+        f"Total params: {s.total_params:,}",
+        f"Trainable params: {s.trainable_params:,}",
+        f"Non-trainable params: {s.non_trainable_params:,}",
+        f"Total MACs: {_human(s.total_macs)} ({s.total_macs:,})",
+        f"Params size (MB): {s.param_bytes / 2**20:.2f}",
+        f"Forward activations size (MB): {s.activation_bytes / 2**20:.2f}",
+    ]
+    return "\n".join(out)
+
+
+def render_markdown(s: SummaryRecord) -> str:
+    out = [
+        f"**{s.model}**, input {'x'.join(map(str, s.input_shape))}",
+        "",
+        "| Layer | Type | Output shape | Params | MACs |",
+        "|---|---|---|---:|---:|",
+    ]
+    out += [f"| `{r.name}` | {r.type} | {'x'.join(map(str, r.output_shape))} | {r.params:,} | {r.macs:,} |" for r in s.layers]
+    out += [
+        "",
+        f"Total params: {s.total_params:,} (trainable {s.trainable_params:,}, non-trainable {s.non_trainable_params:,}); "
+        f"MACs: {s.total_macs:,}; params {s.param_bytes / 2**20:.2f} MB; activations {s.activation_bytes / 2**20:.2f} MB",
+    ]
+    return "\n".join(out)

@@ -1,0 +1,11 @@
+"""Training and transfer learning for the zoo's networks, on CPU, CUDA or torchrun.
+
+* :mod:`training.recipes` - one training recipe per network, ``DEFAULT_SET`` (no torch)
+* :mod:`training.data` - digits and class-per-folder data, ``Preprocessing``
+* :mod:`training.transforms` - the image transforms, written with Pillow, numpy and torch
+* :mod:`training.weights` - checkpoints, torchvision weights, head replacement, freezing
+* :mod:`training.train` - ``train``, ``finetune``, ``train_default_set``
+* :mod:`training.transfer` - the three fine-tuning modes side by side
+
+``python -m training --help`` lists the commands.
+"""
