@@ -43,23 +43,37 @@ def _config(args: argparse.Namespace) -> BenchConfig:
     base = BenchConfig.tiny() if args.quick else BenchConfig.full()
     only = _names(args.only)
     if only is not None and set(only) - set(BENCHMARKS):
-        raise SystemExit(f"error: --only takes {', '.join(BENCHMARKS)}; got {', '.join(sorted(set(only) - set(BENCHMARKS)))}")
-    return base.replace(benchmarks=only, repository=args.repository, out=args.out, work_dir=args.work_dir,
-                        runtime_models=_names(args.runtime_models))  # fmt: skip
+        raise SystemExit(
+            f"error: --only takes {', '.join(BENCHMARKS)}; got {', '.join(sorted(set(only) - set(BENCHMARKS)))}"
+        )
+    return base.replace(
+        benchmarks=only,
+        repository=args.repository,
+        out=args.out,
+        work_dir=args.work_dir,
+        runtime_models=_names(args.runtime_models),
+    )
 
 
 def ensure_repository(config: BenchConfig) -> Path:
     """The repository to measure: the one given, else ``model_repository`` or a quick one, built if missing."""
     if config.repository is not None:
         if not config.repository.is_dir():
-            raise SystemExit(f"error: {config.repository} is not a model repository (build one: python -m export build)")
+            raise SystemExit(
+                f"error: {config.repository} is not a model repository (build one: python -m export build)"
+            )
         return config.repository
     from export.build import BuildOptions, build
 
     models = sorted({*config.overhead_models, *config.batching_models, *config.int8_models})
     if config.quick:
-        options = BuildOptions(models=models, repository=config.work_dir / "model_repository", quick=True,
-                               checkpoints=config.work_dir / "checkpoints", progress=False)  # fmt: skip
+        options = BuildOptions(
+            models=models,
+            repository=config.work_dir / "model_repository",
+            quick=True,
+            checkpoints=config.work_dir / "checkpoints",
+            progress=False,
+        )
     else:
         options = BuildOptions(progress=sys.stderr.isatty())
         if options.repository.is_dir():
@@ -92,8 +106,9 @@ def run(config: BenchConfig, command: str) -> Results:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(message)s",
-                        stream=sys.stderr)  # fmt: skip
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr
+    )
     for noisy in ("torch.onnx", "onnxscript", "onnx_ir", "matplotlib", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     config = _config(args)

@@ -18,9 +18,20 @@ BENCHMARKS = ("runtime", "overhead", "batching", "int8", "startup")
 
 # The default set of export.recipes.DEFAULT_SET, repeated here so reading it needs no import.
 DEFAULT_RUNTIME_MODELS = (
-    "lenet5", "alexnet", "zfnet", "vgg16", "vgg19", "nin_cifar", "googlenet", "resnet18",
-    "resnet50", "resnet152", "mobilenet_v1", "mobilenet_v2", "efficientnet_b0",
-)  # fmt: skip
+    "lenet5",
+    "alexnet",
+    "zfnet",
+    "vgg16",
+    "vgg19",
+    "nin_cifar",
+    "googlenet",
+    "resnet18",
+    "resnet50",
+    "resnet152",
+    "mobilenet_v1",
+    "mobilenet_v2",
+    "efficientnet_b0",
+)
 
 
 def _default_threads() -> int:
@@ -89,26 +100,26 @@ class BenchConfig:
     @classmethod
     def tiny(cls, **changes: Any) -> BenchConfig:
         """Seconds, not minutes: enough to exercise every code path and produce every number."""
-        preset = dict(
-            quick=True,
-            runtime_models=("lenet5",),
-            runtime_batch=4,
-            rounds=2,
-            block_s=0.02,
-            max_calls=20,
-            warmup_calls=1,
-            profile_missed=False,
-            overhead_requests=20,
-            overhead_seconds=5.0,
-            batching_models=("lenet5",),
-            concurrency=(1, 4),
-            batching_rounds=1,
-            batching_requests=24,
-            batching_seconds=2.0,
-            healthz_interval_s=0.02,
-            int8_models=("lenet5",),
-            startup_repeats=1,
-        )
+        preset = {
+            "quick": True,
+            "runtime_models": ("lenet5",),
+            "runtime_batch": 4,
+            "rounds": 2,
+            "block_s": 0.02,
+            "max_calls": 20,
+            "warmup_calls": 1,
+            "profile_missed": False,
+            "overhead_requests": 20,
+            "overhead_seconds": 5.0,
+            "batching_models": ("lenet5",),
+            "concurrency": (1, 4),
+            "batching_rounds": 1,
+            "batching_requests": 24,
+            "batching_seconds": 2.0,
+            "healthz_interval_s": 0.02,
+            "int8_models": ("lenet5",),
+            "startup_repeats": 1,
+        }
         preset.update(changes)
         return cls(**preset)
 
@@ -128,5 +139,7 @@ class BenchConfig:
         return self.img_dir if self.img_dir is not None else self.out.parent / "img"
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v)
-                for k, v in dataclasses.asdict(self).items()}  # fmt: skip
+        return {
+            k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v)
+            for k, v in dataclasses.asdict(self).items()
+        }

@@ -70,12 +70,39 @@ class Int8Result:
         out = []
         for row in self.rows:
             why = row.error or ""
-            out.append(Target("int8", f"{row.model}: INT8 / float32 speed at batch 1", row.speedup_b1,
-                              TARGET_INT8_SPEEDUP, ">=", "x", why or row.profile or ""))  # fmt: skip
-            out.append(Target("int8", f"{row.model}: INT8 / float32 throughput at batch {self.batch}", row.speedup_batch,
-                              TARGET_INT8_SPEEDUP, ">=", "x", why))  # fmt: skip
-            out.append(Target("int8", f"{row.model}: test top-1 lost by INT8", -row.top1_change,
-                              TARGET_INT8_MAX_DROP, "<=", " points", why))  # fmt: skip
+            out.append(
+                Target(
+                    "int8",
+                    f"{row.model}: INT8 / float32 speed at batch 1",
+                    row.speedup_b1,
+                    TARGET_INT8_SPEEDUP,
+                    ">=",
+                    "x",
+                    why or row.profile or "",
+                )
+            )
+            out.append(
+                Target(
+                    "int8",
+                    f"{row.model}: INT8 / float32 throughput at batch {self.batch}",
+                    row.speedup_batch,
+                    TARGET_INT8_SPEEDUP,
+                    ">=",
+                    "x",
+                    why,
+                )
+            )
+            out.append(
+                Target(
+                    "int8",
+                    f"{row.model}: test top-1 lost by INT8",
+                    -row.top1_change,
+                    TARGET_INT8_MAX_DROP,
+                    "<=",
+                    " points",
+                    why,
+                )
+            )
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -111,9 +138,12 @@ def measure(model: str, config: BenchConfig, repository: Path) -> Int8Row:
 
     timed = interleave(
         {f"{p}_{k}": call(p, x) for k, x in feeds.items() for p in sessions},
-        rounds=config.rounds, block_s=config.block_s, max_calls=config.max_calls, warmup_calls=config.warmup_calls,
+        rounds=config.rounds,
+        block_s=config.block_s,
+        max_calls=config.max_calls,
+        warmup_calls=config.warmup_calls,
         max_seconds=config.comparison_seconds,
-    )  # fmt: skip
+    )
     row.fp32_b1_ms = timed["fp32_b1"].median_s * 1e3
     row.int8_b1_ms = timed["int8_b1"].median_s * 1e3
     row.speedup_b1 = row.fp32_b1_ms / row.int8_b1_ms
@@ -135,17 +165,21 @@ def batch1_profile(fp32: Path, int8: Path, x: np.ndarray, config: BenchConfig, m
 
     split = {}
     for label, path in (("float32", fp32), ("INT8", int8)):
-        ops = ort_profile(path, x, config.threads, config.work_dir / "profiles" / f"{model}-{label}", calls=30)["ops_us"]
+        ops = ort_profile(path, x, config.threads, config.work_dir / "profiles" / f"{model}-{label}", calls=30)[
+            "ops_us"
+        ]
         conv = sum(us for op, us in ops.items() if "Conv" in op) / 1e3
         nodes = len(onnx.load(str(path), load_external_data=False).graph.node)
         split[label] = (conv, sum(ops.values()) / 1e3 - conv, nodes)
     (c32, o32, n32), (c8, o8, n8) = split["float32"], split["INT8"]
-    return (f"profiles at batch 1: the convolutions take {c32:.2f} ms in float32 and {c8:.2f} ms in INT8 (only "
-            f"{c32 / c8:.2f}x faster: at a {x.shape[2]}x{x.shape[3]} input the feature maps are a few pixels wide, "
-            "matrix products too small for the INT8 kernels' advantage to show); the other operators take "
-            f"{o32:.2f} ms and {o8:.2f} ms ({n32} nodes against {n8}: "
-            f"quantize, dequantize and quantized adds). At batch {config.runtime_batch} the same files are "
-            "compared again, where the arithmetic dominates")
+    return (
+        f"profiles at batch 1: the convolutions take {c32:.2f} ms in float32 and {c8:.2f} ms in INT8 (only "
+        f"{c32 / c8:.2f}x faster: at a {x.shape[2]}x{x.shape[3]} input the feature maps are a few pixels wide, "
+        "matrix products too small for the INT8 kernels' advantage to show); the other operators take "
+        f"{o32:.2f} ms and {o8:.2f} ms ({n32} nodes against {n8}: "
+        f"quantize, dequantize and quantized adds). At batch {config.runtime_batch} the same files are "
+        "compared again, where the arithmetic dominates"
+    )
 
 
 def run(config: BenchConfig, repository: Path) -> Int8Result:
@@ -159,8 +193,15 @@ def run(config: BenchConfig, repository: Path) -> Int8Result:
             log.exception("int8: %s failed", model)
             row = Int8Row(model, [], error=f"{type(exc).__name__}: {exc}")
         else:
-            log.info("int8: %s batch 1 fp32 %.2f ms int8 %.2f ms (%.2fx), top-1 %s -> %s", model, row.fp32_b1_ms,
-                     row.int8_b1_ms, row.speedup_b1, row.fp32_top1, row.int8_top1)  # fmt: skip
+            log.info(
+                "int8: %s batch 1 fp32 %.2f ms int8 %.2f ms (%.2fx), top-1 %s -> %s",
+                model,
+                row.fp32_b1_ms,
+                row.int8_b1_ms,
+                row.speedup_b1,
+                row.fp32_top1,
+                row.int8_top1,
+            )
         result.rows.append(row)
     result.seconds = time.perf_counter() - start
     return result

@@ -14,6 +14,7 @@ as soon as the previous response arrived; it stops after ``max_requests`` respon
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import time
@@ -44,7 +45,9 @@ class HttpRequest:
 
     @classmethod
     def json(cls, path: str, payload: Any) -> HttpRequest:
-        return cls("POST", path, json.dumps(payload, separators=(",", ":")).encode(), {"Content-Type": "application/json"})
+        return cls(
+            "POST", path, json.dumps(payload, separators=(",", ":")).encode(), {"Content-Type": "application/json"}
+        )
 
     @classmethod
     def get(cls, path: str) -> HttpRequest:
@@ -251,8 +254,6 @@ async def run_load(
         for _, writer in connections:
             writer.close()
         for _, writer in connections:
-            try:
+            with contextlib.suppress(ConnectionError, OSError):
                 await writer.wait_closed()
-            except (ConnectionError, OSError):
-                pass
     return result

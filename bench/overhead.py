@@ -72,8 +72,11 @@ class OverheadRow:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data.update(overhead_p50_ms=self.overhead_p50_ms, overhead_p99_ms=self.overhead_p99_ms,
-                    outside_handler_p50_ms=self.outside_handler_p50_ms)  # fmt: skip
+        data.update(
+            overhead_p50_ms=self.overhead_p50_ms,
+            overhead_p99_ms=self.overhead_p99_ms,
+            outside_handler_p50_ms=self.outside_handler_p50_ms,
+        )
         return data
 
 
@@ -94,32 +97,58 @@ class OverheadResult:
         why = "" if tensor else (self.error or f"{model} not measured")
         if tensor and value > TARGET_TENSOR_OVERHEAD_MS:
             why = _overhead_why(tensor, self.row(model, "healthz"), self.row(model, "tensor", "no-delay"))
-        out.append(Target("overhead", f"{model}: /predict tensor p50 overhead over session.run", value,
-                          TARGET_TENSOR_OVERHEAD_MS, "<=", "ms", why))  # fmt: skip
+        out.append(
+            Target(
+                "overhead",
+                f"{model}: /predict tensor p50 overhead over session.run",
+                value,
+                TARGET_TENSOR_OVERHEAD_MS,
+                "<=",
+                "ms",
+                why,
+            )
+        )
         for kind, bound in TARGET_PREPROCESS_MS.items():
             rows = [r for r in self.rows if r.kind == kind and r.server == "card" and r.decode_ms]
             worst = max(rows, key=lambda r: r.decode_ms.p50) if rows else None  # type: ignore[union-attr]
             value = worst.decode_ms.p50 if worst else math.nan  # type: ignore[union-attr]
             label = "224 x 224 JPEG" if kind == "jpeg224" else "12-megapixel JPEG"
-            out.append(Target("overhead", f"preprocessing of a {label} (server decode_ms p50)", value, bound, "<=",
-                              "ms", "" if worst else (self.error or "not measured"),
-                              measured_on=worst.model if worst else ""))  # fmt: skip
+            out.append(
+                Target(
+                    "overhead",
+                    f"preprocessing of a {label} (server decode_ms p50)",
+                    value,
+                    bound,
+                    "<=",
+                    "ms",
+                    "" if worst else (self.error or "not measured"),
+                    measured_on=worst.model if worst else "",
+                )
+            )
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rows": [r.to_dict() for r in self.rows], "settings": self.settings, "seconds": self.seconds,
-                "error": self.error}  # fmt: skip
+        return {
+            "rows": [r.to_dict() for r in self.rows],
+            "settings": self.settings,
+            "seconds": self.seconds,
+            "error": self.error,
+        }
 
 
 def _overhead_why(tensor: OverheadRow, healthz: OverheadRow | None, no_delay: OverheadRow | None) -> str:
     parts = []
     if tensor.queue_ms and tensor.queue_ms.p50 > 0.1:
-        parts.append(f"{tensor.queue_ms.p50:.2f} ms waiting in the batch queue (the card's max_queue_delay_microseconds)")
+        parts.append(
+            f"{tensor.queue_ms.p50:.2f} ms waiting in the batch queue (the card's max_queue_delay_microseconds)"
+        )
     if tensor.decode_ms:
         parts.append(f"{tensor.decode_ms.p50:.2f} ms reading and converting the JSON tensor")
     if tensor.handler_ms:
-        parts.append(f"{tensor.outside_handler_p50_ms:.2f} ms outside the handler (HTTP, routing, response encoding, "
-                     f"loopback, client)")  # fmt: skip
+        parts.append(
+            f"{tensor.outside_handler_p50_ms:.2f} ms outside the handler (HTTP, routing, response encoding, "
+            f"loopback, client)"
+        )
     if healthz:
         parts.append(f"/healthz alone takes {healthz.e2e_ms.p50:.2f} ms")
     if no_delay:
@@ -159,8 +188,12 @@ def measure_model(model: str, config: BenchConfig, repository: Path, log_dir: Pa
     session = bare_session(path)
     feed = {session.get_inputs()[0].name: tensor}
     settings = {label: {"variants": "fp32", **extra} for label, extra in SERVERS.items()}
-    servers = {label: ServerProcess(repository, settings=s, log_path=log_dir / f"overhead-{model}-{label}.log",
-                                    name=f"server ({label})") for label, s in settings.items()}  # fmt: skip
+    servers = {
+        label: ServerProcess(
+            repository, settings=s, log_path=log_dir / f"overhead-{model}-{label}.log", name=f"server ({label})"
+        )
+        for label, s in settings.items()
+    }
     for server in servers.values():
         server.start()
     try:
@@ -177,7 +210,7 @@ def measure_model(model: str, config: BenchConfig, repository: Path, log_dir: Pa
         connections = {label: SyncConnection(HOST, s.port) for label, s in servers.items()}
         encoded = {(label, kind): request.encode(HOST, servers[label].port) for label, kind, request, *_ in cases}
         try:
-            for (label, kind), data in encoded.items():  # warm-up: connections, code paths, caches
+            for (label, _kind), data in encoded.items():  # warm-up: connections, code paths, caches
                 for _ in range(3):
                     connections[label].send(data)
                     session.run(None, feed)
@@ -196,7 +229,9 @@ def measure_model(model: str, config: BenchConfig, repository: Path, log_dir: Pa
     finally:
         for server in servers.values():
             server.stop()
-    rows = [samples[(label, kind)].row(model, label, kind, description, size) for label, kind, _, description, size in cases]
+    rows = [
+        samples[(label, kind)].row(model, label, kind, description, size) for label, kind, _, description, size in cases
+    ]
     return rows, settings
 
 
@@ -214,10 +249,20 @@ class _Samples:
             return Distribution.of(values) if values else None
 
         return OverheadRow(
-            model, server, kind, description, size, Distribution.of(self.e2e).scaled(1e3),
-            Distribution.of(self.bare).scaled(1e3), dist("decode_ms"), dist("queue_ms"), dist("inference_ms"),
-            dist("total_ms"), median(self.client_cpu) * 1e3, dict(self.errors),
-        )  # fmt: skip
+            model,
+            server,
+            kind,
+            description,
+            size,
+            Distribution.of(self.e2e).scaled(1e3),
+            Distribution.of(self.bare).scaled(1e3),
+            dist("decode_ms"),
+            dist("queue_ms"),
+            dist("inference_ms"),
+            dist("total_ms"),
+            median(self.client_cpu) * 1e3,
+            dict(self.errors),
+        )
 
 
 def _turn(connection: SyncConnection, data: bytes, session: Any, feed: dict, n: int, samples: _Samples) -> None:
@@ -253,7 +298,14 @@ def run(config: BenchConfig, repository: Path, log_dir: Path) -> OverheadResult:
         result.rows.extend(rows)
         result.settings = settings
         for row in rows:
-            log.info("overhead: %s %s %s e2e p50 %.3f ms bare %.3f ms overhead %.3f ms", model, row.server, row.kind,
-                     row.e2e_ms.p50, row.bare_ms.p50, row.overhead_p50_ms)  # fmt: skip
+            log.info(
+                "overhead: %s %s %s e2e p50 %.3f ms bare %.3f ms overhead %.3f ms",
+                model,
+                row.server,
+                row.kind,
+                row.e2e_ms.p50,
+                row.bare_ms.p50,
+                row.overhead_p50_ms,
+            )
     result.seconds = time.perf_counter() - start
     return result

@@ -19,7 +19,7 @@ from PIL import Image
 
 from .loadgen import HttpRequest
 
-__all__ = ["IMAGE_KINDS", "Payload", "photo", "prepare", "predict_request", "tensor_payload", "v2_binary_payload"]
+__all__ = ["IMAGE_KINDS", "Payload", "photo", "predict_request", "prepare", "tensor_payload", "v2_binary_payload"]
 
 IMAGE_KINDS = {"png224": ("PNG", 224), "jpeg224": ("JPEG", 224), "jpeg12mp": ("JPEG", 4000)}
 _MEDIA = {"PNG": "image/png", "JPEG": "image/jpeg"}
@@ -65,7 +65,11 @@ def prepare(image: Image.Image, spec: Any) -> np.ndarray:
     """(1, C, H, W) float32 as the card's ``InputSpec`` says (colour mode, resize, centre crop, normalise)."""
     img = image.convert(spec.color_mode)
     w, h = img.size
-    size = (spec.resize, max(1, round(h * spec.resize / w))) if w <= h else (max(1, round(w * spec.resize / h)), spec.resize)
+    size = (
+        (spec.resize, max(1, round(h * spec.resize / w)))
+        if w <= h
+        else (max(1, round(w * spec.resize / h)), spec.resize)
+    )
     img = img.resize(size, Image.Resampling.BILINEAR)
     w, h = img.size
     left, top = round((w - spec.crop) / 2), round((h - spec.crop) / 2)
@@ -93,14 +97,29 @@ def v2_binary_payload(model: str, tensor: np.ndarray) -> Payload:
     """``POST /v2/models/{model}/infer`` with the tensor as raw bytes (the binary tensor data extension)
     and the top class back (``classification: 1``): how a Triton client sends numpy arrays."""
     raw = np.ascontiguousarray(tensor, dtype=np.float32).tobytes()
-    header = json.dumps({
-        "inputs": [{"name": "input", "shape": list(tensor.shape), "datatype": "FP32",
-                    "parameters": {"binary_data_size": len(raw)}}],
-        "outputs": [{"name": "probabilities", "parameters": {"classification": 1}}],
-    }, separators=(",", ":")).encode()  # fmt: skip
-    request = HttpRequest("POST", f"/v2/models/{model}/infer", header + raw, {
-        "Content-Type": "application/octet-stream", "Inference-Header-Content-Length": str(len(header)),
-    })  # fmt: skip
+    header = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "input",
+                    "shape": list(tensor.shape),
+                    "datatype": "FP32",
+                    "parameters": {"binary_data_size": len(raw)},
+                }
+            ],
+            "outputs": [{"name": "probabilities", "parameters": {"classification": 1}}],
+        },
+        separators=(",", ":"),
+    ).encode()
+    request = HttpRequest(
+        "POST",
+        f"/v2/models/{model}/infer",
+        header + raw,
+        {
+            "Content-Type": "application/octet-stream",
+            "Inference-Header-Content-Length": str(len(header)),
+        },
+    )
     return Payload("v2-binary", request, f"v2 binary tensor {list(tensor.shape)}")
 
 

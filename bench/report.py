@@ -81,7 +81,7 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
 
 def _target_value(t: Target) -> str:
     digits = 3 if t.unit == "ms" and t.known and abs(t.value) < 1 else 2
-    return _num(t.value, digits, t.unit if t.unit.startswith(" ") else t.unit)
+    return _num(t.value, digits, t.unit)
 
 
 def _targets_section(targets: list[Target]) -> str:
@@ -90,8 +90,16 @@ def _targets_section(targets: list[Target]) -> str:
     for t in targets:
         verdict = "met" if t.met else ("not measured" if not t.known else "**missed**")
         margin = "" if math.isnan(t.margin) else f"{t.margin:+.0%}"
-        rows.append((t.name, _target_value(t), f"{t.comparison} {_num(t.bound, 2)}{t.unit}", verdict, margin,
-                     "" if t.met else t.why.replace("|", "/")))  # fmt: skip
+        rows.append(
+            (
+                t.name,
+                _target_value(t),
+                f"{t.comparison} {_num(t.bound, 2)}{t.unit}",
+                verdict,
+                margin,
+                "" if t.met else t.why.replace("|", "/"),
+            )
+        )
     table = _table(("target", "measured", "bound", "", "margin", "why (when missed)"), rows)
     return f"## Targets\n\n{met} of {len(targets)} met in this run.\n\n{table}\n"
 
@@ -113,15 +121,38 @@ def _machine_section(m: Machine, config: BenchConfig) -> str:
 
 def _runtime_section(r: RuntimeResult, plot: str | None) -> str:
     rows = [
-        (row.model, "x".join(map(str, row.input_shape)) or "-", row.threads, _num(row.torch_b1_ms, 3),
-         _num(row.ort_b1_ms, 3), f"**{_num(row.speedup_b1)}x**" if not row.error else row.error,
-         f"{_num(row.speedup_b1_range[0])}-{_num(row.speedup_b1_range[1])}", _num(row.torch_batch_ips, 0),
-         _num(row.ort_batch_ips, 0), f"{_num(row.speedup_batch)}x")
+        (
+            row.model,
+            "x".join(map(str, row.input_shape)) or "-",
+            row.threads,
+            _num(row.torch_b1_ms, 3),
+            _num(row.ort_b1_ms, 3),
+            f"**{_num(row.speedup_b1)}x**" if not row.error else row.error,
+            f"{_num(row.speedup_b1_range[0])}-{_num(row.speedup_b1_range[1])}",
+            _num(row.torch_batch_ips, 0),
+            _num(row.ort_batch_ips, 0),
+            f"{_num(row.speedup_batch)}x",
+        )
         for row in r.rows
-    ]  # fmt: skip
-    table = _table(("network", "input", "threads", "PyTorch b1 ms", "ORT b1 ms", "ORT speed-up b1", "per round",
-                    f"PyTorch b{r.batch} img/s", f"ORT b{r.batch} img/s", f"speed-up b{r.batch}"), rows)  # fmt: skip
-    profiles = [f"- **{row.model}** ({row.threads} thread(s)): {row.profile['summary']}" for row in r.rows if row.profile]
+    ]
+    table = _table(
+        (
+            "network",
+            "input",
+            "threads",
+            "PyTorch b1 ms",
+            "ORT b1 ms",
+            "ORT speed-up b1",
+            "per round",
+            f"PyTorch b{r.batch} img/s",
+            f"ORT b{r.batch} img/s",
+            f"speed-up b{r.batch}",
+        ),
+        rows,
+    )
+    profiles = [
+        f"- **{row.model}** ({row.threads} thread(s)): {row.profile['summary']}" for row in r.rows if row.profile
+    ]
     text = (
         "## 1. Runtime: ONNX Runtime vs PyTorch eager\n\n"
         "Random weights at the served resolution, exported exactly as served (logits and softmax); both runtimes "
@@ -139,14 +170,39 @@ def _overhead_section(r: OverheadResult) -> str:
     if r.error and not r.rows:
         return f"## 2. Server overhead\n\nnot measured: {r.error}\n"
     rows = [
-        (row.model, row.server, row.kind, f"{row.body_bytes:,}", _num(row.e2e_ms.p50, 3), _num(row.e2e_ms.p99, 3),
-         _num(row.bare_ms.p50, 3), _num(row.overhead_p50_ms, 3), _num(row.overhead_p99_ms, 3),
-         _num(row.decode_ms.p50 if row.decode_ms else None, 3), _num(row.queue_ms.p50 if row.queue_ms else None, 3),
-         _num(row.client_cpu_ms, 3))
+        (
+            row.model,
+            row.server,
+            row.kind,
+            f"{row.body_bytes:,}",
+            _num(row.e2e_ms.p50, 3),
+            _num(row.e2e_ms.p99, 3),
+            _num(row.bare_ms.p50, 3),
+            _num(row.overhead_p50_ms, 3),
+            _num(row.overhead_p99_ms, 3),
+            _num(row.decode_ms.p50 if row.decode_ms else None, 3),
+            _num(row.queue_ms.p50 if row.queue_ms else None, 3),
+            _num(row.client_cpu_ms, 3),
+        )
         for row in r.rows
-    ]  # fmt: skip
-    table = _table(("model", "server", "input", "body bytes", "e2e p50 ms", "e2e p99 ms", "session.run p50 ms",
-                    "overhead p50 ms", "overhead p99 ms", "decode p50 ms", "queue p50 ms", "client CPU ms"), rows)  # fmt: skip
+    ]
+    table = _table(
+        (
+            "model",
+            "server",
+            "input",
+            "body bytes",
+            "e2e p50 ms",
+            "e2e p99 ms",
+            "session.run p50 ms",
+            "overhead p50 ms",
+            "overhead p99 ms",
+            "decode p50 ms",
+            "queue p50 ms",
+            "client CPU ms",
+        ),
+        rows,
+    )
     settings = "; ".join(f"`{k}`: {v or 'the card'}" for k, v in r.settings.items())
     return (
         "## 2. Server overhead at concurrency 1\n\n"
@@ -160,19 +216,54 @@ def _batching_section(r: BatchingResult, plot: str | None) -> str:
     rows = []
     for lv in r.levels:
         on, off = lv.modes.get("on"), lv.modes.get("off")
-        rows.append((lv.model, lv.payload, lv.concurrency, _num(on.throughput if on else None, 0),
-                     _num(on.latency_ms.p50 if on else None), _num(on.latency_ms.p99 if on else None),
-                     _num(off.throughput if off else None, 0), _num(off.latency_ms.p50 if off else None),
-                     _num(off.latency_ms.p99 if off else None), _num(lv.ceiling, 0),
-                     f"{lv.ceiling_fraction:.0%}" if not math.isnan(lv.ceiling_fraction) else "-",
-                     f"{_num(lv.speedup)}x", _num(lv.healthz_ms.p99 if lv.healthz_ms else None),
-                     _num(on.loop_lag_p99_ms if on else None), _num(on.loop_cores if on else None), _num(on.other_cores if on else None),
-                     _num(on.client_cpu_share if on else None)))  # fmt: skip
-    table = _table(("model", "payload", "concurrency", "on req/s", "on p50 ms", "on p99 ms", "off req/s", "off p50 ms",
-                    "off p99 ms", "ceiling inputs/s", "on / ceiling", "on / off", "/healthz p99 ms",
-                    "on: loop lag p99 ms", "on: loop cores", "on: inference cores", "client cores"), rows)  # fmt: skip
-    settings = "; ".join(f"{m}: max_batch_size {b.get('max_batch_size')}, max_queue_delay_microseconds "
-                         f"{b.get('max_queue_delay_microseconds')}" for m, b in r.batching.items())  # fmt: skip
+        rows.append(
+            (
+                lv.model,
+                lv.payload,
+                lv.concurrency,
+                _num(on.throughput if on else None, 0),
+                _num(on.latency_ms.p50 if on else None),
+                _num(on.latency_ms.p99 if on else None),
+                _num(off.throughput if off else None, 0),
+                _num(off.latency_ms.p50 if off else None),
+                _num(off.latency_ms.p99 if off else None),
+                _num(lv.ceiling, 0),
+                f"{lv.ceiling_fraction:.0%}" if not math.isnan(lv.ceiling_fraction) else "-",
+                f"{_num(lv.speedup)}x",
+                _num(lv.healthz_ms.p99 if lv.healthz_ms else None),
+                _num(on.loop_lag_p99_ms if on else None),
+                _num(on.loop_cores if on else None),
+                _num(on.other_cores if on else None),
+                _num(on.client_cpu_share if on else None),
+            )
+        )
+    table = _table(
+        (
+            "model",
+            "payload",
+            "concurrency",
+            "on req/s",
+            "on p50 ms",
+            "on p99 ms",
+            "off req/s",
+            "off p50 ms",
+            "off p99 ms",
+            "ceiling inputs/s",
+            "on / ceiling",
+            "on / off",
+            "/healthz p99 ms",
+            "on: loop lag p99 ms",
+            "on: loop cores",
+            "on: inference cores",
+            "client cores",
+        ),
+        rows,
+    )
+    settings = "; ".join(
+        f"{m}: max_batch_size {b.get('max_batch_size')}, max_queue_delay_microseconds "
+        f"{b.get('max_queue_delay_microseconds')}"
+        for m, b in r.batching.items()
+    )
     errors = "".join(f"\n- {m}: not measured: {e}" for m, e in r.errors.items())
     text = (
         "## 3. Dynamic batching under concurrency\n\n"
@@ -193,14 +284,39 @@ def _batching_section(r: BatchingResult, plot: str | None) -> str:
 
 def _int8_section(r: Int8Result) -> str:
     rows = [
-        (row.model, "x".join(map(str, row.input_shape)) or "-", _num(row.fp32_b1_ms, 3), _num(row.int8_b1_ms, 3),
-         f"**{_num(row.speedup_b1)}x**", _num(row.fp32_batch_ips, 0), _num(row.int8_batch_ips, 0),
-         f"{_num(row.speedup_batch)}x", _num(row.fp32_top1), _num(row.int8_top1), _num(row.top1_change), row.error or "")
+        (
+            row.model,
+            "x".join(map(str, row.input_shape)) or "-",
+            _num(row.fp32_b1_ms, 3),
+            _num(row.int8_b1_ms, 3),
+            f"**{_num(row.speedup_b1)}x**",
+            _num(row.fp32_batch_ips, 0),
+            _num(row.int8_batch_ips, 0),
+            f"{_num(row.speedup_batch)}x",
+            _num(row.fp32_top1),
+            _num(row.int8_top1),
+            _num(row.top1_change),
+            row.error or "",
+        )
         for row in r.rows
-    ]  # fmt: skip
-    table = _table(("network", "input", "fp32 b1 ms", "int8 b1 ms", "speed-up b1", f"fp32 b{r.batch} img/s",
-                    f"int8 b{r.batch} img/s", f"speed-up b{r.batch}", "fp32 top-1 %", "int8 top-1 %", "change",
-                    "note"), rows)  # fmt: skip
+    ]
+    table = _table(
+        (
+            "network",
+            "input",
+            "fp32 b1 ms",
+            "int8 b1 ms",
+            "speed-up b1",
+            f"fp32 b{r.batch} img/s",
+            f"int8 b{r.batch} img/s",
+            f"speed-up b{r.batch}",
+            "fp32 top-1 %",
+            "int8 top-1 %",
+            "change",
+            "note",
+        ),
+        rows,
+    )
     return (
         "## 4. INT8 vs float32\n\n"
         "The published variants of the same version, bare sessions with the server's options, timed interleaved. "
@@ -232,7 +348,9 @@ def _plot_runtime(r: RuntimeResult, path: Path) -> bool:
     fig, ax = plt.subplots(figsize=(10, 4))
     width = 0.8 / max(1, len(threads))
     for i, t in enumerate(threads):
-        values = [next((row.speedup_b1 for row in r.rows if row.model == m and row.threads == t), math.nan) for m in models]
+        values = [
+            next((row.speedup_b1 for row in r.rows if row.model == m and row.threads == t), math.nan) for m in models
+        ]
         ax.bar([j + i * width for j in range(len(models))], values, width, label=f"{t} thread(s)")
     ax.axhline(1.4, color="red", linestyle="--", label="target 1.4x")
     ax.set_xticks([j + width * (len(threads) - 1) / 2 for j in range(len(models))], models, rotation=35, ha="right")
@@ -252,17 +370,26 @@ def _plot_batching(r: BatchingResult, path: Path) -> bool:
         return False
     fig, axes = plt.subplots(1, len(models), figsize=(5 * len(models), 3.8), squeeze=False)
     for ax, model in zip(axes[0], models, strict=True):
-        for payload, color in zip(dict.fromkeys(lv.payload for lv in r.levels), ("tab:blue", "tab:orange"), strict=False):
+        for payload, color in zip(
+            dict.fromkeys(lv.payload for lv in r.levels), ("tab:blue", "tab:orange"), strict=False
+        ):
             levels = [lv for lv in r.levels if lv.model == model and lv.payload == payload]
             xs = [lv.concurrency for lv in levels]
             for mode, style in (("on", "o-"), ("off", "s--")):
-                ax.plot(xs, [lv.modes[mode].throughput if mode in lv.modes else math.nan for lv in levels], style,
-                        color=color, label=f"{payload}, batching {mode}")  # fmt: skip
+                ax.plot(
+                    xs,
+                    [lv.modes[mode].throughput if mode in lv.modes else math.nan for lv in levels],
+                    style,
+                    color=color,
+                    label=f"{payload}, batching {mode}",
+                )
         levels = [lv for lv in r.levels if lv.model == model and lv.payload == r.levels[0].payload]
         ax.plot([lv.concurrency for lv in levels], [lv.ceiling for lv in levels], "k:", label="ceiling (bare batches)")
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")  # the ceiling of a tiny network is orders of magnitude above HTTP's rate
-        ax.set_xticks(sorted({lv.concurrency for lv in r.levels}), [str(c) for c in sorted({lv.concurrency for lv in r.levels})])
+        ax.set_xticks(
+            sorted({lv.concurrency for lv in r.levels}), [str(c) for c in sorted({lv.concurrency for lv in r.levels})]
+        )
         ax.set_title(model)
         ax.set_xlabel("concurrent clients")
         ax.set_ylabel("requests per second")

@@ -74,13 +74,27 @@ class RuntimeResult:
             worst = min(rows, key=lambda r: -math.inf if math.isnan(r.speedup_b1) else r.speedup_b1)
             why = f"not measured: {worst.error}" if worst.error else (worst.profile or {}).get("summary", "")
             threads = "/".join(str(r.threads) for r in rows)
-            out.append(Target("runtime", f"{model}: ONNX Runtime / PyTorch speed at batch 1 ({threads} threads, worst)",
-                              worst.speedup_b1, TARGET_SPEEDUP, ">=", "x", why,
-                              measured_on=f"{worst.threads} thread(s)"))  # fmt: skip
+            out.append(
+                Target(
+                    "runtime",
+                    f"{model}: ONNX Runtime / PyTorch speed at batch 1 ({threads} threads, worst)",
+                    worst.speedup_b1,
+                    TARGET_SPEEDUP,
+                    ">=",
+                    "x",
+                    why,
+                    measured_on=f"{worst.threads} thread(s)",
+                )
+            )
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"threads": self.threads, "batch": self.batch, "seconds": self.seconds, "rows": [asdict(r) for r in self.rows]}
+        return {
+            "threads": self.threads,
+            "batch": self.batch,
+            "seconds": self.seconds,
+            "rows": [asdict(r) for r in self.rows],
+        }
 
 
 def image_size(name: str) -> int:
@@ -146,8 +160,10 @@ def _initializer_bytes(path: Path) -> dict[str, int]:
     import onnx
 
     graph = onnx.load(os.fspath(path)).graph
-    sizes = {init.name: int(np.prod(init.dims)) * onnx.helper.tensor_dtype_to_np_dtype(init.data_type).itemsize
-             for init in graph.initializer}  # fmt: skip
+    sizes = {
+        init.name: int(np.prod(init.dims)) * onnx.helper.tensor_dtype_to_np_dtype(init.data_type).itemsize
+        for init in graph.initializer
+    }
     return {node.name: sum(sizes.get(i, 0) for i in node.input) for node in graph.node}
 
 
@@ -160,12 +176,18 @@ def ort_profile(path: Path, x: np.ndarray, threads: int, work: Path, calls: int)
         session.run(None, feed)
     events = json.loads(Path(session.end_profiling()).read_text())
     node_weights = _initializer_bytes(path)
-    runs = [e for e in events if e.get("cat") == "Session" and e.get("name") in ("model_run", "SequentialExecutor::Execute")]
+    runs = [
+        e for e in events if e.get("cat") == "Session" and e.get("name") in ("model_run", "SequentialExecutor::Execute")
+    ]
     first_end = runs[0]["ts"] + runs[0]["dur"] if runs else 0
     by_op: dict[str, float] = defaultdict(float)
     weights: dict[str, float] = defaultdict(float)
     for event in events:
-        if event.get("cat") == "Node" and event.get("name", "").endswith("_kernel_time") and event.get("ts", 0) > first_end:
+        if (
+            event.get("cat") == "Node"
+            and event.get("name", "").endswith("_kernel_time")
+            and event.get("ts", 0) > first_end
+        ):
             args = event.get("args", {})
             by_op[args.get("op_name", "?")] += event.get("dur", 0) / calls
             node = event["name"].removeprefix("fused ").removesuffix("_kernel_time")
@@ -243,9 +265,12 @@ def measure(name: str, config: BenchConfig, threads: int) -> RuntimeRow:
 
     timed = interleave(
         {"ort_b1": ort_run(x1), "torch_b1": torch_run(t1), "ort_batch": ort_run(xb), "torch_batch": torch_run(tb)},
-        rounds=config.rounds, block_s=config.block_s, max_calls=config.max_calls, warmup_calls=config.warmup_calls,
+        rounds=config.rounds,
+        block_s=config.block_s,
+        max_calls=config.max_calls,
+        warmup_calls=config.warmup_calls,
         max_seconds=config.comparison_seconds,
-    )  # fmt: skip
+    )
     row.ort_b1_ms = timed["ort_b1"].median_s * 1e3
     row.torch_b1_ms = timed["torch_b1"].median_s * 1e3
     row.speedup_b1 = row.torch_b1_ms / row.ort_b1_ms
@@ -283,9 +308,16 @@ def run(config: BenchConfig) -> RuntimeResult:
                     log.exception("runtime: %s failed", name)
                     row = RuntimeRow(name, [], threads, error=f"{type(exc).__name__}: {exc}")
                 else:
-                    log.info("runtime: %s %dt batch 1 ort %.2f ms torch %.2f ms (%.2fx); batch %d %.2fx", name, threads,
-                             row.ort_b1_ms, row.torch_b1_ms, row.speedup_b1, config.runtime_batch,
-                             row.speedup_batch)  # fmt: skip
+                    log.info(
+                        "runtime: %s %dt batch 1 ort %.2f ms torch %.2f ms (%.2fx); batch %d %.2fx",
+                        name,
+                        threads,
+                        row.ort_b1_ms,
+                        row.torch_b1_ms,
+                        row.speedup_b1,
+                        config.runtime_batch,
+                        row.speedup_batch,
+                    )
                 result.rows.append(row)
     finally:
         torch.set_num_threads(previous)

@@ -64,8 +64,14 @@ def all_ready(models: Any, expected: set[str] | None = None, variants: set[str] 
 class ServerProcess:
     """``python -m service`` against ``repository`` with ``settings`` as ``CNNSERVE_*`` variables."""
 
-    def __init__(self, repository: Path, *, settings: Mapping[str, object] | None = None, log_path: Path | None = None,
-                 name: str = "server") -> None:  # fmt: skip
+    def __init__(
+        self,
+        repository: Path,
+        *,
+        settings: Mapping[str, object] | None = None,
+        log_path: Path | None = None,
+        name: str = "server",
+    ) -> None:
         self.repository = Path(repository)
         self.settings = dict(settings or {})
         self.name = name
@@ -89,14 +95,29 @@ class ServerProcess:
 
     def start(self) -> ServerProcess:
         self.port = free_port()
-        command = [sys.executable, "-m", "service", "--repository", str(self.repository), "--host", HOST,
-                   "--port", str(self.port)]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "service",
+            "--repository",
+            str(self.repository),
+            "--host",
+            HOST,
+            "--port",
+            str(self.port),
+        ]
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.started_at = time.perf_counter()
-        self.process = subprocess.Popen(command, cwd=ROOT, env=self.environment(), stdin=subprocess.DEVNULL,
-                                        stdout=self._log or subprocess.DEVNULL, stderr=subprocess.STDOUT)  # fmt: skip
+        self.process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=self.environment(),
+            stdin=subprocess.DEVNULL,
+            stdout=self._log or subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
         return self
 
     def wait_ready(self, timeout: float = 300.0, expected: set[str] | None = None, poll_s: float = 0.01) -> float:
@@ -114,9 +135,8 @@ class ServerProcess:
                 if self.process.poll() is not None:
                     raise ServerError(f"{self.name} exited with status {self.process.returncode}:\n{self.log_tail()}")
                 try:
-                    if self.live_s is None:
-                        if connection.send(health).status == 200:
-                            self.live_s = time.perf_counter() - self.started_at
+                    if self.live_s is None and connection.send(health).status == 200:
+                        self.live_s = time.perf_counter() - self.started_at
                     response = connection.send(request)
                     last = response.json() if response.status == 200 else response.body[:300]
                     if response.status == 200 and all_ready(last, expected, wanted):
@@ -127,8 +147,10 @@ class ServerProcess:
                 time.sleep(poll_s)
         finally:
             connection.close()
-        raise ServerError(f"{self.name} not ready after {timeout:.0f} s; GET /models said {_states(last)}; "
-                          f"log {self.log_path}:\n{self.log_tail(10)}")
+        raise ServerError(
+            f"{self.name} not ready after {timeout:.0f} s; GET /models said {_states(last)}; "
+            f"log {self.log_path}:\n{self.log_tail(10)}"
+        )
 
     def thread_cpu_s(self) -> dict[str, float]:
         """CPU seconds so far of the server's main thread (the event loop: HTTP, JSON, routing, batching)
@@ -185,10 +207,13 @@ class ServerProcess:
 def _states(models: Any) -> str:
     if not isinstance(models, dict):
         return repr(models)
-    return ", ".join(
-        f"{m.get('name')} {m.get('status')}" + (f" ({m.get('reason')})" if m.get("reason") else "")
-        for m in models.get("models", [])
-    ) or "no models"
+    return (
+        ", ".join(
+            f"{m.get('name')} {m.get('status')}" + (f" ({m.get('reason')})" if m.get("reason") else "")
+            for m in models.get("models", [])
+        )
+        or "no models"
+    )
 
 
 def _env_value(value: object) -> str:

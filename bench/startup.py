@@ -56,12 +56,17 @@ def run(config: BenchConfig, repository: Path, log_dir: Path) -> StartupResult:
             if attempt == 0:
                 result.models = len(listed)
                 result.sessions = sum(
-                    v.get("status") == "READY" for m in listed for ver in m.get("versions", []) for v in ver.get("variants", [])
+                    v.get("status") == "READY"
+                    for m in listed
+                    for ver in m.get("versions", [])
+                    for v in ver.get("variants", [])
                 )
                 continue
             result.ready_s.append(ready)
             result.live_s.append(server.live_s if server.live_s is not None else ready)
-            log.info("startup: live after %.2f s, %d models ready after %.2f s", result.live_s[-1], result.models, ready)
+            log.info(
+                "startup: live after %.2f s, %d models ready after %.2f s", result.live_s[-1], result.models, ready
+            )
     except Exception as exc:  # a server that never gets ready is a result, reported with its log
         log.exception("startup failed")
         result.error = f"{type(exc).__name__}: {exc}"

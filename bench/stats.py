@@ -79,12 +79,21 @@ class Distribution:
         data = sorted(values)
         if not data:
             return cls(0, math.nan, math.nan, math.nan, math.nan, math.nan, math.nan)
-        return cls(len(data), median(data), percentile(data, 90), percentile(data, 99), data[0], data[-1],
-                   sum(data) / len(data))  # fmt: skip
+        return cls(
+            len(data),
+            median(data),
+            percentile(data, 90),
+            percentile(data, 99),
+            data[0],
+            data[-1],
+            sum(data) / len(data),
+        )
 
     def scaled(self, factor: float) -> Distribution:
         """The same distribution in another unit (``1e3``: seconds to milliseconds)."""
-        return Distribution(self.n, *(v * factor for v in (self.p50, self.p90, self.p99, self.min, self.max, self.mean)))
+        return Distribution(
+            self.n, *(v * factor for v in (self.p50, self.p90, self.p99, self.min, self.max, self.mean))
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

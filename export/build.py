@@ -36,6 +36,29 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from repository import (
+    VARIANT_FILES,
+    Architecture,
+    Batching,
+    InputSpec,
+    ModelCard,
+    Repository,
+    RepositoryError,
+    SummaryRecord,
+    Variant,
+    VersionCard,
+    sha256_file,
+)
+from repository.publish import (
+    file_variant,
+    load_previous,
+    next_version,
+    now,
+    publish_version,
+    staging_dir,
+    with_version,
+)
+
 from .onnx_export import (
     EXPORT_REVISION,
     ExportError,
@@ -51,21 +74,7 @@ from .onnx_export import (
     serving_copy,
     verify_parity,
 )
-from repository.publish import file_variant, load_previous, next_version, now, publish_version, staging_dir, with_version
 from .quantize import QuantizeOptions, export_fp16, quantize_int8
-from repository import (
-    VARIANT_FILES,
-    Architecture,
-    Batching,
-    InputSpec,
-    ModelCard,
-    Repository,
-    RepositoryError,
-    SummaryRecord,
-    Variant,
-    VersionCard,
-    sha256_file,
-)
 
 __all__ = [
     "BUILD_FORMAT",
@@ -213,7 +222,9 @@ def _build_logged(name: str, repository: Repository, options: BuildOptions, bar:
         result = BuildResult(name, "failed", message=str(err))
     result.seconds = round(time.perf_counter() - started, 1)
     # DEBUG: the command prints each result itself (failures are logged above).
-    log.debug("%s: %s%s (%.1fs)", name, result.status, f" version {result.version}" if result.version else "", result.seconds)
+    log.debug(
+        "%s: %s%s (%.1fs)", name, result.status, f" version {result.version}" if result.version else "", result.seconds
+    )
     return result
 
 
@@ -269,12 +280,14 @@ def _training(name: str, options: BuildOptions) -> tuple[Any, dict[str, Any]]:
     from training.train import TrainConfig
 
     overrides = dict(QUICK_TRAINING) if options.quick else {}
-    recipe = TrainConfig(model=name, epochs=overrides.get("epochs"), batch_size=overrides.get("batch_size")).resolve_recipe()
+    recipe = TrainConfig(
+        model=name, epochs=overrides.get("epochs"), batch_size=overrides.get("batch_size")
+    ).resolve_recipe()
     return recipe, overrides
 
 
 def _reusable(checkpoint: Path, recipe: Any, options: BuildOptions) -> bool:
-    """Whether ``checkpoint`` was trained on this data, with this recipe and seed (a different one is kept, not reused)."""
+    """Whether ``checkpoint`` was trained on this data, recipe and seed (a different one is kept, not reused)."""
     import torch
 
     from training.weights import WeightsError, read_checkpoint
@@ -307,8 +320,14 @@ def ensure_checkpoint(name: str, options: BuildOptions) -> Path:
     log.info("%s: training into %s%s", name, out, " (quick)" if options.quick else "")
     result = train(
         TrainConfig(
-            model=name, data=options.data, out=out, seed=options.seed, quiet=not options.progress,
-            last="none", threads=options.threads, **overrides,
+            model=name,
+            data=options.data,
+            out=out,
+            seed=options.seed,
+            quiet=not options.progress,
+            last="none",
+            threads=options.threads,
+            **overrides,
         )
     )
     return result.checkpoint
@@ -324,7 +343,7 @@ def input_spec(preprocessing: Any) -> InputSpec:
     is used on, the same as resizing the shorter side to ``image_size`` and cropping it whole.
     """
     size = int(preprocessing.image_size)
-    resize = size if preprocessing.resize == "stretch" else int(math.floor(size / preprocessing.crop_pct))
+    resize = size if preprocessing.resize == "stretch" else math.floor(size / preprocessing.crop_pct)
     return InputSpec(
         shape=[preprocessing.channels, size, size],
         color_mode=preprocessing.color_mode,
@@ -363,10 +382,10 @@ def _arrays(dataset: Any, limit: int | None = None) -> tuple[np.ndarray, np.ndar
 
 def job_from_checkpoint(checkpoint: Path, options: BuildOptions, source_sha: str | None = None) -> ExportJob:
     """An :class:`ExportJob` for one of our checkpoints, with its test data and training images."""
+    import torch
+
     from training.data import load_data
     from training.weights import load_checkpoint
-
-    import torch
 
     # Checkpoints record torch.__version__, a str subclass that weights_only loading must be told about.
     with torch.serialization.safe_globals([torch.torch_version.TorchVersion]):
@@ -410,7 +429,7 @@ def job_from_checkpoint(checkpoint: Path, options: BuildOptions, source_sha: str
         test=test,
         calibration=calibration,
         real_inputs=test[0],
-        reference={k[len("test_"):]: float(metrics[k]) for k in ("test_top1", "test_top5") if k in metrics},
+        reference={k[len("test_") :]: float(metrics[k]) for k in ("test_top1", "test_top5") if k in metrics},
     )
 
 
@@ -488,13 +507,22 @@ def export_and_publish(
             accuracy["fp32"] = evaluate(session, *job.test)
         bench_shapes = (1, 32)
         speed = {"fp32": benchmark(session, shape, bench_shapes, seconds=0.1 if job.quick else 0.5)}
-        variants: dict[str, Variant] = {"fp32": file_variant(fp32, "fp32", test_top1=accuracy.get("fp32", {}).get("top1"))}
+        variants: dict[str, Variant] = {
+            "fp32": file_variant(fp32, "fp32", test_top1=accuracy.get("fp32", {}).get("top1"))
+        }
         judged: dict[str, Any] = {}
         for precision in options.quantize.variants:
             step(f"{precision} variant")
             variant, record = _make_variant(
-                precision, job, fp32, session, accuracy.get("fp32", {}).get("top1"), staged, shape,
-                {**metadata, "precision": precision}, options,
+                precision,
+                job,
+                fp32,
+                session,
+                accuracy.get("fp32", {}).get("top1"),
+                staged,
+                shape,
+                {**metadata, "precision": precision},
+                options,
             )
             variants[precision] = variant
             judged[precision] = record
@@ -533,8 +561,9 @@ def export_and_publish(
                 "canonical_summary": _canonical_summary(job.architecture.name),
             },
             previous,
-            VersionCard(version=version, created=created, variants=variants, verification=verification,
-                        training=job.training),
+            VersionCard(
+                version=version, created=created, variants=variants, verification=verification, training=job.training
+            ),
         )
         publish_version(repository, card, staged)
         return version
@@ -583,8 +612,10 @@ def _make_variant(
         change = round(top1 - reference, 3)
         record["top1_change"] = change
         published = change >= -limit
-        reason = None if published else (
-            f"test top-1 {top1:.2f}% is {-change:.2f} points below float32's {reference:.2f}% (limit {limit:g})"
+        reason = (
+            None
+            if published
+            else (f"test top-1 {top1:.2f}% is {-change:.2f} points below float32's {reference:.2f}% (limit {limit:g})")
         )
     elif precision == "fp16" and "vs_fp32" in record:
         agreement = record["vs_fp32"]["top1_agreement"]
@@ -628,8 +659,9 @@ def _sample_images(spec: InputSpec) -> np.ndarray:
 
     from training.transforms import eval_transform
 
-    transform = eval_transform(spec.crop, spec.mean, spec.std, crop_pct=spec.crop / spec.resize,
-                               interpolation=spec.interpolation)
+    transform = eval_transform(
+        spec.crop, spec.mean, spec.std, crop_pct=spec.crop / spec.resize, interpolation=spec.interpolation
+    )
     out = []
     for array in load_sample_images().images:
         image = Image.fromarray(array).convert(spec.color_mode)
@@ -653,7 +685,6 @@ def import_torchvision(
     published; float16 is published when it agrees with float32 on sample photographs.
     """
     import models
-
     from training.weights import build_model, load_state_file, load_torchvision_weights
 
     info = models.get_model_info(arch)
@@ -676,7 +707,7 @@ def import_torchvision(
     spec = InputSpec(
         shape=list(info.input_size),
         color_mode="RGB" if info.input_size[0] == 3 else "L",
-        resize=int(math.floor(crop / 0.875)),
+        resize=math.floor(crop / 0.875),
         crop=crop,
         interpolation="bilinear",
         mean=list(info.mean),

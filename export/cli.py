@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from training.cli import COMMANDS as TRAINING_COMMANDS
-from training.cli import Command, add_output, build_parser as _build_parser, run
+from training.cli import Command, add_output, run
+from training.cli import build_parser as _build_parser
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
@@ -33,8 +34,12 @@ def _add_build(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--models", default=None, help="comma-separated names (default: the default set)")
     p.add_argument("--repository", type=Path, default=None, help="model repository (default: model_repository)")
     p.add_argument("--checkpoints", type=Path, default=None, help="checkpoint root (default: runs)")
-    p.add_argument("--quick", action="store_true", default=None,
-                   help="a moment of training per network, for tests; the cards say so")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        default=None,
+        help="a moment of training per network, for tests; the cards say so",
+    )
     p.add_argument("--data", default=None, help="data spec to train on (default: digits)")
     p.add_argument("--force", action="store_true", default=None, help="publish a new version even if nothing changed")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch and ONNX Runtime")
@@ -46,9 +51,17 @@ def cmd_build(args: argparse.Namespace) -> int:
     from export.build import BuildOptions, build, replace_options, summary_line
 
     models_ = [n.strip() for n in args.models.split(",") if n.strip()] if args.models else None
-    options = replace_options(BuildOptions(), models=models_, repository=args.repository, checkpoints=args.checkpoints,
-                              quick=args.quick, data=args.data, force=args.force, threads=args.threads,
-                              progress=False if args.quiet or not sys.stderr.isatty() else None)
+    options = replace_options(
+        BuildOptions(),
+        models=models_,
+        repository=args.repository,
+        checkpoints=args.checkpoints,
+        quick=args.quick,
+        data=args.data,
+        force=args.force,
+        threads=args.threads,
+        progress=False if args.quiet or not sys.stderr.isatty() else None,
+    )
     results = build(options)
     for r in results:
         detail = f" version {r.version}" if r.version else ""
@@ -76,7 +89,6 @@ def _add_import_torchvision(sub: argparse._SubParsersAction) -> argparse.Argumen
 
 def cmd_import_torchvision(args: argparse.Namespace) -> int:
     from export.build import BuildOptions, import_torchvision, replace_options
-
     from export.onnx_export import ExportError
     from repository import RepositoryError
 
@@ -133,8 +145,8 @@ def _add_report(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from repository import Repository
     from export.report import write_zoo_page
+    from repository import Repository
 
     if not Repository(args.repository).names():
         print(f"error: {args.repository} has no published model; run python -m export build first", file=sys.stderr)

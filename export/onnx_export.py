@@ -44,11 +44,11 @@ from torch import Tensor, nn
 from repository import TensorSpec
 
 __all__ = [
+    "EXPORT_REVISION",
     "INPUT_NAME",
     "METADATA_PREFIX",
     "OUTPUT_NAMES",
     "ExportError",
-    "EXPORT_REVISION",
     "ExportOptions",
     "ServingModel",
     "benchmark",
@@ -174,8 +174,12 @@ def fold_replicated_pooling(net: nn.Module, input_shape: Sequence[int]) -> dict[
             folded.bias.copy_(linear.bias)
     classifier[index] = folded
     net.avgpool = nn.Identity()
-    return {"layer": f"classifier.{index}", "grid": list(grid), "weights_before": linear.weight.numel(),
-            "weights_after": folded.weight.numel()}  # fmt: skip
+    return {
+        "layer": f"classifier.{index}",
+        "grid": list(grid),
+        "weights_before": linear.weight.numel(),
+        "weights_after": folded.weight.numel(),
+    }
 
 
 def export_onnx(
@@ -294,7 +298,9 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     return out
 
 
-def graph_signature(path_or_proto: str | os.PathLike[str] | onnx.ModelProto) -> tuple[list[TensorSpec], list[TensorSpec]]:
+def graph_signature(
+    path_or_proto: str | os.PathLike[str] | onnx.ModelProto,
+) -> tuple[list[TensorSpec], list[TensorSpec]]:
     """The graph's inputs and outputs as :class:`TensorSpec` records (-1 for a symbolic dimension)."""
     proto = (
         path_or_proto
@@ -338,7 +344,9 @@ def run_session(session: Any, x: np.ndarray, batch_size: int = 64) -> tuple[np.n
     """Logits and probabilities for ``x`` (N, C, H, W), in batches."""
     logits, probs = [], []
     for start in range(0, len(x), batch_size):
-        out = session.run(list(OUTPUT_NAMES), {INPUT_NAME: np.ascontiguousarray(x[start : start + batch_size], np.float32)})
+        out = session.run(
+            list(OUTPUT_NAMES), {INPUT_NAME: np.ascontiguousarray(x[start : start + batch_size], np.float32)}
+        )
         logits.append(out[0])
         probs.append(out[1])
     return np.concatenate(logits), np.concatenate(probs)
@@ -410,15 +418,17 @@ def evaluate(session: Any, images: np.ndarray, targets: np.ndarray, batch_size: 
     """Top-1 (and top-5, with at least 5 classes) accuracy in percent through ONNX Runtime."""
     logits, _ = run_session(session, images, batch_size)
     targets = np.asarray(targets)
-    out = {"top1": round(100.0 * float(np.mean(logits.argmax(1) == targets)), 3), "count": int(len(targets))}
+    out = {"top1": round(100.0 * float(np.mean(logits.argmax(1) == targets)), 3), "count": len(targets)}
     if logits.shape[1] >= 5:
         top5 = np.argsort(-logits, axis=1)[:, :5]
         out["top5"] = round(100.0 * float(np.mean((top5 == targets[:, None]).any(1))), 3)
     return out
 
 
-def benchmark(session: Any, input_shape: Sequence[int], batch_sizes: Iterable[int] = (1,), seconds: float = 0.5) -> dict[str, float]:
-    """Median latency in milliseconds per batch size (``latency_ms_b{n}``): a rough CPU figure, not a benchmark suite."""
+def benchmark(
+    session: Any, input_shape: Sequence[int], batch_sizes: Iterable[int] = (1,), seconds: float = 0.5
+) -> dict[str, float]:
+    """Median latency in milliseconds per batch size (``latency_ms_b{n}``): a rough CPU figure, not a benchmark."""
     out = {}
     for batch in batch_sizes:
         x = np.zeros((batch, *input_shape), dtype=np.float32)

@@ -55,7 +55,8 @@ class QuantizeOptions:
     def __post_init__(self) -> None:
         if self.calibration_images < 1 or self.calibration_batch < 1:
             raise ValueError(
-                f"calibration_images and calibration_batch must be >= 1, got {self.calibration_images}, {self.calibration_batch}"
+                f"calibration_images and calibration_batch must be >= 1, "
+                f"got {self.calibration_images}, {self.calibration_batch}"
             )
         if self.calibration_method not in _CALIBRATION_METHODS:
             raise ValueError(
@@ -105,7 +106,13 @@ def quantize_int8(
     ``calibration`` holds preprocessed training images (N, C, H, W); the first
     ``options.calibration_images`` of them are used.
     """
-    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     if len(calibration) == 0:

@@ -16,7 +16,7 @@ from typing import Any
 
 from repository import ModelCard, Repository
 
-__all__ = ["zoo_rows", "write_zoo_page"]
+__all__ = ["write_zoo_page", "zoo_rows"]
 
 
 def _fmt_count(n: int) -> str:
@@ -51,31 +51,56 @@ def zoo_rows(cards: Sequence[ModelCard]) -> list[dict[str, Any]]:
         int8 = version.variants.get("int8")
         fp32_ms, int8_ms = speed.get("fp32", {}).get("latency_ms_b1"), speed.get("int8", {}).get("latency_ms_b1")
         judged = check.get("variants", {}).get("int8", {})
-        rows.append({
-            "name": card.name,
-            "params": card.summary.total_params,
-            "macs": card.summary.total_macs,
-            "input": "x".join(map(str, card.input.shape)),
-            "test_top1": metrics.get("test_top1"),
-            "test_top5": metrics.get("test_top5"),
-            "onnx_top1": accuracy.get("fp32", {}).get("top1"),
-            "epochs": training.get("epochs"),
-            "best_epoch": training.get("best_epoch"),  # 1-based, as in metrics.json
-            "seconds": training.get("seconds"),
-            "int8_top1": accuracy.get("int8", {}).get("top1", judged.get("accuracy", {}).get("top1")),
-            "int8_published": bool(int8 and int8.published),
-            "int8_reason": int8.reason if int8 else "not built",
-            "fp32_ms_b1": fp32_ms,
-            "int8_ms_b1": int8_ms,
-            "int8_speedup_b1": fp32_ms / int8_ms if fp32_ms and int8_ms else None,
-            "parity_real": check.get("parity", {}).get("real", {}).get("max_abs_diff"),
-            "parity_random": check.get("parity", {}).get("random", {}).get("max_abs_diff"),
-            "max_abs_logit": check.get("parity", {}).get("max_abs_logit"),
-            "quick": card.quick,
-            "machine": training.get("machine"),
-            "device": training.get("device"),
-        })  # fmt: skip
+        rows.append(
+            {
+                "name": card.name,
+                "params": card.summary.total_params,
+                "macs": card.summary.total_macs,
+                "input": "x".join(map(str, card.input.shape)),
+                "test_top1": metrics.get("test_top1"),
+                "test_top5": metrics.get("test_top5"),
+                "onnx_top1": accuracy.get("fp32", {}).get("top1"),
+                "epochs": training.get("epochs"),
+                "best_epoch": training.get("best_epoch"),  # 1-based, as in metrics.json
+                "seconds": training.get("seconds"),
+                "int8_top1": accuracy.get("int8", {}).get("top1", judged.get("accuracy", {}).get("top1")),
+                "int8_published": bool(int8 and int8.published),
+                "int8_reason": int8.reason if int8 else "not built",
+                "fp32_ms_b1": fp32_ms,
+                "int8_ms_b1": int8_ms,
+                "int8_speedup_b1": fp32_ms / int8_ms if fp32_ms and int8_ms else None,
+                "parity_real": check.get("parity", {}).get("real", {}).get("max_abs_diff"),
+                "parity_random": check.get("parity", {}).get("random", {}).get("max_abs_diff"),
+                "max_abs_logit": check.get("parity", {}).get("max_abs_logit"),
+                "quick": card.quick,
+                "machine": training.get("machine"),
+                "device": training.get("device"),
+            }
+        )
     return rows
+
+
+COLUMNS = (
+    "network",
+    "input",
+    "params",
+    "MACs",
+    "test top-1 %",
+    "top-5 %",
+    "ONNX top-1 %",
+    "epochs (best)",
+    "train s",
+    "INT8 top-1 %",
+    "fp32 b1 ms",
+    "INT8 b1 ms",
+    "INT8 speed-up",
+    "parity real / random",
+    "reproduce",
+)
+
+
+def _table_head() -> str:
+    return "| " + " | ".join(COLUMNS) + " |\n" + "|---" * len(COLUMNS) + "|"
 
 
 def write_zoo_page(repository: Path, path: Path) -> Path:
@@ -88,9 +113,13 @@ def write_zoo_page(repository: Path, path: Path) -> Path:
     rows = zoo_rows(cards)
     lines = []
     for r in rows:
-        int8 = (f"{_num(r['int8_top1'])}" if r["int8_published"]
-                else f"not published: {r['int8_reason']}" if r["int8_top1"] is None
-                else f"{_num(r['int8_top1'])} (not published)")  # fmt: skip
+        int8 = (
+            f"{_num(r['int8_top1'])}"
+            if r["int8_published"]
+            else f"not published: {r['int8_reason']}"
+            if r["int8_top1"] is None
+            else f"{_num(r['int8_top1'])} (not published)"
+        )
         bar = "" if r["test_top1"] is None else (" ✗" if r["test_top1"] < (98 if r["name"] == "lenet5" else 97) else "")
         lines.append(
             f"| `{r['name']}` | {r['input']} | {r['params']:,} | {_fmt_count(r['macs'])} | "
@@ -100,14 +129,18 @@ def write_zoo_page(repository: Path, path: Path) -> Path:
             f"`python -m export train {r['name']}` |"
         )
     total = sum(r["seconds"] or 0 for r in rows)
-    machines = ", ".join(sorted({f"{r['machine']} ({r['device']})" for r in rows if r["machine"]})) or "an unrecorded machine"
+    machines = (
+        ", ".join(sorted({f"{r['machine']} ({r['device']})" for r in rows if r["machine"]})) or "an unrecorded machine"
+    )
     quick = any(r["quick"] for r in rows)
     met = sum(1 for r in rows if r["test_top1"] is not None and r["test_top1"] >= (98 if r["name"] == "lenet5" else 97))
-    text = f"""# The model zoo, trained
+    text = (
+        f"""# The model zoo, trained
 
 Every network of the default set trained from scratch on scikit-learn's handwritten digits (1,797 real 8x8
-images, 10 classes; a fixed stratified split of 1,259 train / 179 validation / 359 test images), exported to ONNX and published by `python -m export build`. This page is written from the published model
-cards by `python -m export report`.{' **QUICK BUILD: these are smoke-test models, not trained ones.**' if quick else ''}
+images, 10 classes; a fixed stratified split of 1,259 train / 179 validation / 359 test images), exported to
+ONNX and published by `python -m export build`. This page is written from the published model cards by
+`python -m export report`.{" **QUICK BUILD: these are smoke-test models, not trained ones.**" if quick else ""}
 
 - **{met} of {len(rows)}** networks reach the bar (97% test top-1, LeNet-5 98%); training all of them took
   **{total / 60:.1f} minutes** (export not counted) on {machines}.
@@ -122,14 +155,16 @@ cards by `python -m export report`.{' **QUICK BUILD: these are smoke-test models
   normal) inputs; the bound is 1e-4, or ten parts in a million of the largest logit where logits exceed 10 (a
   float32 ulp at 1,024 is 1.2e-4): random inputs are far from the digits and drive some networks' logits past 1,000.
 
-| network | input | params | MACs | test top-1 % | top-5 % | ONNX top-1 % | epochs (best) | train s | INT8 top-1 % | fp32 b1 ms | INT8 b1 ms | INT8 speed-up | parity real / random | reproduce |
-|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
-""" + "\n".join(lines) + """
+{_table_head()}
+"""
+        + "\n".join(lines)
+        + """
 
 `python -m export train NAME` trains with the network's recipe (`export/recipes.py`: optimizer, learning rate,
 schedule, epochs, batch size, resolution) and writes `runs/NAME/metrics.json` with the per-epoch history;
 `python -m export build` trains, exports and publishes the whole set.
 """
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path

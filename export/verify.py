@@ -77,7 +77,9 @@ def _card_consistency(card: ModelCard) -> list[str]:
         problems.append(f"{card.name}: the card's inputs {card.inputs} do not match its input spec {card.input.shape}")
     for out in card.outputs:
         if out.shape[1:] != [card.num_classes]:
-            problems.append(f"{card.name}: output {out.name} has shape {out.shape} but the card lists {card.num_classes} labels")
+            problems.append(
+                f"{card.name}: output {out.name} has shape {out.shape} but the card lists {card.num_classes} labels"
+            )
     for number, version in card.versions.items():
         if "fp32" not in version.variants or not version.variants["fp32"].published:
             problems.append(f"{card.name}: version {number} has no published float32 model")

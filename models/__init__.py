@@ -9,7 +9,6 @@
 # Each family file registers its builders when imported.
 from . import alexnet, efficientnet, examples, googlenet, lenet, mobilenet_v1, mobilenet_v2, nin, resnet, vgg  # noqa: F401
 from ._base import Classifier
-from .summary import conv_macs, summarize
 from ._registry import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -23,6 +22,7 @@ from ._registry import (
     list_models,
     register_model,
 )
+from .summary import conv_macs, summarize
 
 __all__ = [
     "IMAGENET_MEAN",

@@ -45,8 +45,15 @@ def _parser() -> argparse.ArgumentParser:
     summ.add_argument("--classes", type=int, help="number of classes (default: the network's own)")
     summ.add_argument("--depth", type=int, help="rows for modules down to this depth (default: every leaf)")
     summ.add_argument("--format", choices=("text", "json", "markdown"), default="text")
-    summ.add_argument("-o", "--option", type=_option, action="append", default=[], metavar="KEY=VALUE",
-                      help="builder option, e.g. -o width_mult=0.5 (repeatable)")
+    summ.add_argument(
+        "-o",
+        "--option",
+        type=_option,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="builder option, e.g. -o width_mult=0.5 (repeatable)",
+    )
     return parser
 
 

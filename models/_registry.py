@@ -172,7 +172,9 @@ def get_model_info(name: str) -> ModelInfo:
         raise UnknownModelError(f"unknown model {name!r}; known models: {known}") from None
 
 
-def create_model(name: str, *, num_classes: int | None = None, in_channels: int | None = None, **options: Any) -> nn.Module:
+def create_model(
+    name: str, *, num_classes: int | None = None, in_channels: int | None = None, **options: Any
+) -> nn.Module:
     """Build ``name`` with its defaults, overridden by the arguments that are not ``None``.
 
     ``options`` go to the family's builder (``dropout``, ``width_mult``, ``aux_logits``, ...).

@@ -53,39 +53,50 @@ Layer = Conv | Literal["N", "M"]
 # "Response-normalization layers follow the first and second convolutional layers. Max-pooling
 # layers follow both response-normalization layers, as well as the fifth convolutional layer."
 ALEXNET: tuple[Layer, ...] = (
-    Conv(96, 11, stride=4), "N", "M",
-    Conv(256, 5, padding=2), "N", "M",
+    Conv(96, 11, stride=4),
+    "N",
+    "M",
+    Conv(256, 5, padding=2),
+    "N",
+    "M",
     Conv(384, 3, padding=1),
     Conv(384, 3, padding=1),
-    Conv(256, 3, padding=1), "M",
-)  # fmt: skip
+    Conv(256, 3, padding=1),
+    "M",
+)
 
 # torchvision's AlexNet follows the "one weird trick" paper: 64/192/384/256/256 filters, conv1 padded
 # by 2 (so 224 inputs work), no normalisation layer.
 ALEXNET_TORCHVISION: tuple[Layer, ...] = (
-    Conv(64, 11, stride=4, padding=2), "M",
-    Conv(192, 5, padding=2), "M",
+    Conv(64, 11, stride=4, padding=2),
+    "M",
+    Conv(192, 5, padding=2),
+    "M",
     Conv(384, 3, padding=1),
     Conv(256, 3, padding=1),
-    Conv(256, 3, padding=1), "M",
-)  # fmt: skip
+    Conv(256, 3, padding=1),
+    "M",
+)
 
 # ZFNet, Fig. 3 of the paper: conv1 7x7/2 and conv2 5x5/2, normalisation after the pools, with the
 # larger conv3-5 of Table 2 ("512, 1024, 512 maps", the course's ZFNet). The paper gives no padding;
 # padding conv1 by 1 and pooling in ceil mode (as the Caffe-era implementations did) reproduces its
 # sizes at 224: 110, 55, 26, 13, 13, 13, 6.
 ZFNET: tuple[Layer, ...] = (
-    Conv(96, 7, stride=2, padding=1), "M", "N",
-    Conv(256, 5, stride=2), "M", "N",
+    Conv(96, 7, stride=2, padding=1),
+    "M",
+    "N",
+    Conv(256, 5, stride=2),
+    "M",
+    "N",
     Conv(512, 3, padding=1),
     Conv(1024, 3, padding=1),
-    Conv(512, 3, padding=1), "M",
-)  # fmt: skip
+    Conv(512, 3, padding=1),
+    "M",
+)
 
 
-def make_features(
-    layers: Sequence[Layer], in_channels: int, ceil_mode: bool = False
-) -> tuple[nn.Sequential, int]:
+def make_features(layers: Sequence[Layer], in_channels: int, ceil_mode: bool = False) -> tuple[nn.Sequential, int]:
     """Build the convolutional part from a layer table; returns it and its output width."""
     modules: list[nn.Module] = []
     width = in_channels

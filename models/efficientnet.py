@@ -327,9 +327,7 @@ def efficientnet_b7(*, num_classes: int = 1000, in_channels: int = 3, **kwargs: 
     return _efficientnet(scaling, num_classes=num_classes, in_channels=in_channels, **kwargs)
 
 
-def efficientnet_custom(
-    *, phi: float, num_classes: int = 1000, in_channels: int = 3, **kwargs: Any
-) -> EfficientNet:
+def efficientnet_custom(*, phi: float, num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> EfficientNet:
     """EfficientNet scaled from B0 by the compound rule at any ``phi`` (:func:`compound_scaling`).
 
     Not registered (``phi=0`` would duplicate ``efficientnet_b0`` under a second name); the model

@@ -106,9 +106,7 @@ class SeedConvNet(Classifier):
     ReLU and a ``num_classes``-way linear layer.
     """
 
-    def __init__(
-        self, num_classes: int = 10, in_channels: int = 3, act_layer: type[nn.Module] = nn.ReLU
-    ) -> None:
+    def __init__(self, num_classes: int = 10, in_channels: int = 3, act_layer: type[nn.Module] = nn.ReLU) -> None:
         super().__init__()
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, 10, kernel_size=3, stride=1),
@@ -132,9 +130,7 @@ class SeedConvNet(Classifier):
 class ConvStack(Classifier):
     """Unpadded 3x3 convolutions, each followed by an activation: Keras' ``Convolution2D(n, 3)``."""
 
-    def __init__(
-        self, in_channels: int, widths: Sequence[int], act_layer: type[nn.Module] = nn.Sigmoid
-    ) -> None:
+    def __init__(self, in_channels: int, widths: Sequence[int], act_layer: type[nn.Module] = nn.Sigmoid) -> None:
         super().__init__()
         layers: OrderedDict[str, nn.Module] = OrderedDict()
         for i, width in enumerate(widths, start=1):

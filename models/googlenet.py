@@ -67,9 +67,7 @@ class GoogLeNetOutputs(NamedTuple):
 class BasicConv2d(nn.Module):
     """conv -> norm -> ReLU; without a norm layer, the paper's conv (with bias) -> ReLU."""
 
-    def __init__(
-        self, in_channels: int, out_channels: int, norm_layer: NormLayer | None = None, **kwargs: Any
-    ) -> None:
+    def __init__(self, in_channels: int, out_channels: int, norm_layer: NormLayer | None = None, **kwargs: Any) -> None:
         super().__init__()
         # A norm's shift makes a conv bias redundant; torchvision's convs have none.
         self.conv = nn.Conv2d(in_channels, out_channels, bias=norm_layer is None, **kwargs)
@@ -194,16 +192,12 @@ class GoogLeNet(Classifier):
     ) -> None:
         super().__init__()
         if transform_input and in_channels != 3:
-            raise ValueError(
-                f"transform_input re-normalises RGB inputs; it needs in_channels=3, got {in_channels}"
-            )
+            raise ValueError(f"transform_input re-normalises RGB inputs; it needs in_channels=3, got {in_channels}")
         self.transform_input = transform_input
         conv_block = partial(BasicConv2d, norm_layer=norm_layer)
 
         def inception(name: str) -> Inception:
-            return Inception(
-                *INCEPTIONS[name], conv_block=conv_block, branch3_kernel_size=branch3_kernel_size
-            )
+            return Inception(*INCEPTIONS[name], conv_block=conv_block, branch3_kernel_size=branch3_kernel_size)
 
         def local_response_norm() -> nn.Module:
             # Fig. 3's LocalRespNorm, with the BVLC reference model's size 5, alpha 1e-4, beta 0.75:

@@ -61,7 +61,7 @@ class InvertedResidual(nn.Module):
         super().__init__()
         if stride not in (1, 2):
             raise ValueError(f"stride must be 1 or 2, got {stride}")
-        hidden = int(round(in_channels * expand_ratio))
+        hidden = round(in_channels * expand_ratio)
         self.use_res_connect = stride == 1 and in_channels == out_channels
         conv = partial(ConvNormAct, norm_layer=norm_layer, act_layer=act_layer)
         layers: list[nn.Module] = []

@@ -62,9 +62,14 @@ class MlpConv(nn.Sequential):
     """kxk conv, 1x1 conv, 1x1 conv, a ReLU after each (``last_relu=False``: not after the third); Caffe's names."""
 
     def __init__(
-        self, in_channels: int, widths: Sequence[int], kernel_size: int, stride: int, padding: int,
+        self,
+        in_channels: int,
+        widths: Sequence[int],
+        kernel_size: int,
+        stride: int,
+        padding: int,
         last_relu: bool = True,
-    ) -> None:  # fmt: skip
+    ) -> None:
         conv_width, cccp1_width, cccp2_width = widths
         layers = OrderedDict(
             conv=nn.Conv2d(in_channels, conv_width, kernel_size, stride, padding),
@@ -107,8 +112,9 @@ class NIN(Classifier):
                 want = "two widths (the third is the class count)" if last else "three widths"
                 raise ValueError(f"bad widths in NIN stage {i}: {stage.widths} (want {want})")
             widths = (*stage.widths, num_classes) if last else stage.widths
-            layers[f"block{i}"] = MlpConv(width, widths, stage.kernel_size, stage.stride, stage.padding,
-                                          last_relu=class_map_relu or not last)  # fmt: skip
+            layers[f"block{i}"] = MlpConv(
+                width, widths, stage.kernel_size, stage.stride, stage.padding, last_relu=class_map_relu or not last
+            )
             if stage.pool == "max":
                 layers[f"pool{i}"] = nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)
             elif stage.pool == "avg":

@@ -178,17 +178,17 @@ def _resnet(block: Block, layers: list[int], **kwargs: Any) -> ResNet:
 
 
 # What every ResNet says about itself; each builder adds its torchvision name.
-_RESNET_INFO: dict[str, Any] = dict(
-    family="resnet",
-    paper=RESNET_PAPER,
-    input_size=(3, 224, 224),
+_RESNET_INFO: dict[str, Any] = {
+    "family": "resnet",
+    "paper": RESNET_PAPER,
+    "input_size": (3, 224, 224),
     # Every conv and the max pool are padded and the final pool is adaptive, so torch runs any size
     # down to 1x1; the total stride, 32, is the smallest input that gives layer4 one cell per 32x32
     # patch rather than a cell computed mostly from padding.
-    min_input_size=32,
-    num_classes=1000,
-    classifier="fc",
-)
+    "min_input_size": 32,
+    "num_classes": 1000,
+    "classifier": "fc",
+}
 
 
 @register_model(torchvision="resnet18", **_RESNET_INFO)

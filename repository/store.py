@@ -145,7 +145,8 @@ class Repository:
                     problems.append(f"{name}: version {number} {precision} file {variant.file} is missing")
                 elif variant.bytes is not None and path.stat().st_size != variant.bytes:
                     problems.append(
-                        f"{name}: {path.relative_to(self.root)} has {path.stat().st_size} bytes, the card says {variant.bytes}"
+                        f"{name}: {path.relative_to(self.root)} has {path.stat().st_size} bytes, "
+                        f"the card says {variant.bytes}"
                     )
                 elif variant.sha256 and sha256_file(path) != variant.sha256:
                     problems.append(f"{name}: {path.relative_to(self.root)} does not match its sha256 in the card")

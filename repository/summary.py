@@ -98,10 +98,14 @@ def render_markdown(s: SummaryRecord) -> str:
         "| Layer | Type | Output shape | Params | MACs |",
         "|---|---|---|---:|---:|",
     ]
-    out += [f"| `{r.name}` | {r.type} | {'x'.join(map(str, r.output_shape))} | {r.params:,} | {r.macs:,} |" for r in s.layers]
+    out += [
+        f"| `{r.name}` | {r.type} | {'x'.join(map(str, r.output_shape))} | {r.params:,} | {r.macs:,} |"
+        for r in s.layers
+    ]
     out += [
         "",
-        f"Total params: {s.total_params:,} (trainable {s.trainable_params:,}, non-trainable {s.non_trainable_params:,}); "
-        f"MACs: {s.total_macs:,}; params {s.param_bytes / 2**20:.2f} MB; activations {s.activation_bytes / 2**20:.2f} MB",
+        f"Total params: {s.total_params:,} (trainable {s.trainable_params:,}, "
+        f"non-trainable {s.non_trainable_params:,}); MACs: {s.total_macs:,}; "
+        f"params {s.param_bytes / 2**20:.2f} MB; activations {s.activation_bytes / 2**20:.2f} MB",
     ]
     return "\n".join(out)

@@ -18,10 +18,14 @@ from .settings import Settings
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m service", description="Serve a cnnserve model repository.")
-    parser.add_argument("--repository", type=Path, help="model repository (CNNSERVE_REPOSITORY, default model_repository)")
+    parser.add_argument(
+        "--repository", type=Path, help="model repository (CNNSERVE_REPOSITORY, default model_repository)"
+    )
     parser.add_argument("--host", help="address to listen on (CNNSERVE_HOST, default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port (CNNSERVE_PORT, default 8000)")
-    parser.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"], help="CNNSERVE_LOG_LEVEL")
+    parser.add_argument(
+        "--log-level", choices=["critical", "error", "warning", "info", "debug"], help="CNNSERVE_LOG_LEVEL"
+    )
     args = parser.parse_args(argv)
     overrides = {key: value for key, value in vars(args).items() if value is not None}
     try:

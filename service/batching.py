@@ -73,7 +73,9 @@ class DynamicBatcher:
     finishes what it holds and is then simply dropped.
     """
 
-    def __init__(self, run: RunFn, config: BatchingConfig, executor: Executor, metrics: ModelMetrics | None = None) -> None:
+    def __init__(
+        self, run: RunFn, config: BatchingConfig, executor: Executor, metrics: ModelMetrics | None = None
+    ) -> None:
         self._run = run
         self.config = config
         self._executor = executor

@@ -25,7 +25,7 @@ from starlette.requests import Request
 
 from .dataplane import Inference, elapsed_ms, top_k
 from .errors import InvalidInput, UnsupportedMediaType
-from .schemas import ClassScore, PredictOptions, PredictRequest, PredictResponse, Prediction, Timings
+from .schemas import ClassScore, Prediction, PredictOptions, PredictRequest, PredictResponse, Timings
 
 __all__ = ["PredictPayload", "predict_response", "read_predict"]
 
@@ -59,8 +59,9 @@ def _options(query: PredictOptions, overrides: dict[str, Any], path_model: str |
     return options
 
 
-async def read_predict(request: Request, query: PredictOptions, *, path_model: str | None = None,
-                       max_images: int = 64) -> PredictPayload:  # fmt: skip
+async def read_predict(
+    request: Request, query: PredictOptions, *, path_model: str | None = None, max_images: int = 64
+) -> PredictPayload:
     """Options and undecoded inputs of a /predict request (413/415/422 on a bad body)."""
     media = _media_type(request)
     if media == "multipart/form-data":
@@ -86,11 +87,15 @@ async def read_predict(request: Request, query: PredictOptions, *, path_model: s
     )
 
 
-async def _read_multipart(request: Request, query: PredictOptions, path_model: str | None, max_images: int) -> PredictPayload:
+async def _read_multipart(
+    request: Request, query: PredictOptions, path_model: str | None, max_images: int
+) -> PredictPayload:
     images: list[bytes] = []
     overrides: dict[str, Any] = {}
     try:
-        async with request.form(max_files=max_images, max_fields=len(_OPTION_FIELDS), max_part_size=_FORM_TEXT_LIMIT) as form:
+        async with request.form(
+            max_files=max_images, max_fields=len(_OPTION_FIELDS), max_part_size=_FORM_TEXT_LIMIT
+        ) as form:
             for key, value in form.multi_items():
                 if isinstance(value, UploadFile):
                     images.append(await value.read())
@@ -139,5 +144,11 @@ def predict_response(result: Inference, options: PredictOptions, started: float,
         total_ms=elapsed_ms(started, time.perf_counter()),
         batch_size=result.batch_size,
     )
-    return PredictResponse(model=servable.name, version=servable.version, variant=servable.precision,  # type: ignore[arg-type]
-                           provider=servable.provider, predictions=predictions, timings=timings)  # fmt: skip
+    return PredictResponse(
+        model=servable.name,
+        version=servable.version,
+        variant=servable.precision,  # type: ignore[arg-type]
+        provider=servable.provider,
+        predictions=predictions,
+        timings=timings,
+    )

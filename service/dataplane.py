@@ -23,10 +23,19 @@ __all__ = ["V2_DATATYPES", "DataPlane", "Inference", "elapsed_ms", "top_k"]
 
 # numpy dtype name -> Open Inference Protocol datatype
 V2_DATATYPES = {
-    "bool": "BOOL", "uint8": "UINT8", "uint16": "UINT16", "uint32": "UINT32", "uint64": "UINT64",
-    "int8": "INT8", "int16": "INT16", "int32": "INT32", "int64": "INT64",
-    "float16": "FP16", "float32": "FP32", "float64": "FP64",
-}  # fmt: skip
+    "bool": "BOOL",
+    "uint8": "UINT8",
+    "uint16": "UINT16",
+    "uint32": "UINT32",
+    "uint64": "UINT64",
+    "int8": "INT8",
+    "int16": "INT16",
+    "int32": "INT32",
+    "int64": "INT64",
+    "float16": "FP16",
+    "float32": "FP32",
+    "float64": "FP64",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +71,8 @@ class DataPlane:
         if len(ready) == 1:
             return ready[0]
         raise InvalidInput(
-            f"name a model (query or body 'model', or POST /models/{{name}}/predict); ready: {', '.join(ready) or 'none'}"
+            "name a model (query or body 'model', or POST /models/{name}/predict); "
+            f"ready: {', '.join(ready) or 'none'}"
         )
 
     async def decode_images(self, servable: Servable, images: Sequence[bytes]) -> np.ndarray:
@@ -91,26 +101,40 @@ class DataPlane:
         if name is not None and name != spec.name:
             raise InvalidInput(
                 f"model {servable.name!r} has one input, {spec.name!r}; got {name!r}",
-                details={"expected": {"name": spec.name, "shape": spec.shape, "datatype": V2_DATATYPES.get(spec.dtype)}},
+                details={
+                    "expected": {"name": spec.name, "shape": spec.shape, "datatype": V2_DATATYPES.get(spec.dtype)}
+                },
             )
         shape = spec.shape
-        ok_shape = array.ndim == len(shape) and array.shape[0] >= 1 and all(
-            want < 0 or want == got for want, got in zip(shape, array.shape, strict=True)
+        ok_shape = (
+            array.ndim == len(shape)
+            and array.shape[0] >= 1
+            and all(want < 0 or want == got for want, got in zip(shape, array.shape, strict=True))
         )
         if array.dtype.name != spec.dtype or not ok_shape:
             got = f"{V2_DATATYPES.get(array.dtype.name, array.dtype.name)} {list(array.shape)}"
             want = f"{V2_DATATYPES.get(spec.dtype, spec.dtype)} {_shape_text(shape)}"
             raise InvalidInput(
                 f"input {spec.name!r} of {servable.name!r} must be {want}, got {got}",
-                details={"expected": {"name": spec.name, "shape": shape, "datatype": V2_DATATYPES.get(spec.dtype)},
-                         "got": {"shape": list(array.shape), "datatype": V2_DATATYPES.get(array.dtype.name, array.dtype.name)}},
-            )  # fmt: skip
+                details={
+                    "expected": {"name": spec.name, "shape": shape, "datatype": V2_DATATYPES.get(spec.dtype)},
+                    "got": {
+                        "shape": list(array.shape),
+                        "datatype": V2_DATATYPES.get(array.dtype.name, array.dtype.name),
+                    },
+                },
+            )
         return array if array.flags.c_contiguous else np.ascontiguousarray(array)
 
     async def infer(self, servable: Servable, batch: np.ndarray) -> Inference:
         result = await servable.batcher.submit(batch)
-        return Inference(servable, dict(zip(servable.output_names, result.outputs, strict=True)),
-                         result.queue_s, result.run_s, result.batch_size)  # fmt: skip
+        return Inference(
+            servable,
+            dict(zip(servable.output_names, result.outputs, strict=True)),
+            result.queue_s,
+            result.run_s,
+            result.batch_size,
+        )
 
 
 def top_k(probabilities: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -125,7 +125,9 @@ class QueueFull(ServiceError):
         super().__init__(message, headers={"Retry-After": str(retry_after_s)})
 
 
-def _render(status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None) -> Response:
+def _render(
+    status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+) -> Response:
     body = ErrorResponse(error=message, code=code, status=status, details=details).model_dump_json(exclude_none=True)
     return Response(body, status_code=status, media_type="application/json", headers=headers)
 

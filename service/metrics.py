@@ -45,22 +45,38 @@ class Metrics:
         r = self.registry
         self.requests = Counter("cnnserve_requests", "HTTP requests", ["model", "route", "status"], registry=r)
         self.request_seconds = Histogram(
-            "cnnserve_request_duration_seconds", "HTTP request latency", ["model", "route"], buckets=_LATENCY_BUCKETS, registry=r
+            "cnnserve_request_duration_seconds",
+            "HTTP request latency",
+            ["model", "route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
-        self.errors = Counter("cnnserve_request_errors", "HTTP requests answered 4xx/5xx", ["model", "route", "status"], registry=r)
+        self.errors = Counter(
+            "cnnserve_request_errors", "HTTP requests answered 4xx/5xx", ["model", "route", "status"], registry=r
+        )
         self.batch_size = Histogram(
-            "cnnserve_batch_size", "inputs per session.run (dynamic batching)", ["model"], buckets=_BATCH_BUCKETS, registry=r
+            "cnnserve_batch_size",
+            "inputs per session.run (dynamic batching)",
+            ["model"],
+            buckets=_BATCH_BUCKETS,
+            registry=r,
         )
         self.inference_seconds = Histogram(
-            "cnnserve_inference_duration_seconds", "session.run time per batch", ["model"], buckets=_LATENCY_BUCKETS, registry=r
+            "cnnserve_inference_duration_seconds",
+            "session.run time per batch",
+            ["model"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.queue_depth = Gauge("cnnserve_queue_depth", "requests waiting in the batch queue", ["model"], registry=r)
         self.queue_rejections = Counter(
             "cnnserve_queue_rejections", "requests refused with 503 because the queue was full", ["model"], registry=r
         )
         self.loop_lag = Histogram(
-            "cnnserve_event_loop_lag_seconds", "how late the event loop ran a timer (the wait for a turn on it)",
-            buckets=_LAG_BUCKETS, registry=r,
+            "cnnserve_event_loop_lag_seconds",
+            "how late the event loop ran a timer (the wait for a turn on it)",
+            buckets=_LAG_BUCKETS,
+            registry=r,
         )
         self.model_ready = Gauge("cnnserve_model_ready", "1 when the model serves, 0 otherwise", ["model"], registry=r)
         self._models: dict[str, ModelMetrics] = {}
@@ -76,7 +92,11 @@ class Metrics:
         children = self._request_children.get(key)
         if children is None:
             errors = self.errors.labels(model, route, str(status)) if status >= 400 else None
-            children = (self.requests.labels(model, route, str(status)), self.request_seconds.labels(model, route), errors)
+            children = (
+                self.requests.labels(model, route, str(status)),
+                self.request_seconds.labels(model, route),
+                errors,
+            )
             self._request_children[key] = children
         count, latency, errors = children
         count.inc()

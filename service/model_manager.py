@@ -13,6 +13,7 @@ unreadable graph), why; one model failing never stops the others.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Mapping
@@ -47,8 +48,16 @@ Fingerprint = tuple[object, ...]
 class Servable:
     """One loaded variant of one version: what a request runs on."""
 
-    def __init__(self, card: ModelCard, version: int, precision: str, session: Session, batcher: DynamicBatcher,
-                 images: ImagePipeline, sha256: str | None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        card: ModelCard,
+        version: int,
+        precision: str,
+        session: Session,
+        batcher: DynamicBatcher,
+        images: ImagePipeline,
+        sha256: str | None,
+    ) -> None:
         self.card = card
         self.name = card.name
         self.version = version
@@ -107,14 +116,20 @@ class ModelState:
             raise ModelNotReady(f"version {version} of {self.name!r} failed to load: {self.failed[version]}")
         else:
             served = ", ".join(map(str, sorted(self.versions)))
-            extra = " (in the card but not served: CNNSERVE_VERSION_POLICY=latest)" if self.card and version in self.card.versions else ""
+            extra = (
+                " (in the card but not served: CNNSERVE_VERSION_POLICY=latest)"
+                if self.card and version in self.card.versions
+                else ""
+            )
             raise VersionNotFound(f"model {self.name!r} has no version {version}{extra}; served: {served}")
         if variant is None:
             return state.default
         if variant in state.variants:
             return state.variants[variant]
         if variant in state.failed:
-            raise ModelNotReady(f"{self.name!r} version {state.version} {variant} failed to load: {state.failed[variant]}")
+            raise ModelNotReady(
+                f"{self.name!r} version {state.version} {variant} failed to load: {state.failed[variant]}"
+            )
         raise VariantNotFound(
             f"{self.name!r} version {state.version} has no {variant} variant; available: {', '.join(state.variants)}"
         )
@@ -127,8 +142,9 @@ class ModelManager:
         self.settings = settings
         self.repository = Repository(settings.repository)
         self._metrics = metrics
-        self._options = RuntimeOptions(tuple(settings.providers), settings.intra_op_threads, settings.inter_op_threads,
-                                       settings.ort_spinning)  # fmt: skip
+        self._options = RuntimeOptions(
+            tuple(settings.providers), settings.intra_op_threads, settings.inter_op_threads, settings.ort_spinning
+        )
         self._executor = ThreadPoolExecutor(settings.inference_workers, thread_name_prefix="cnnserve-infer")
         self._models: dict[str, ModelState] = {}
         self._lock = asyncio.Lock()
@@ -163,7 +179,9 @@ class ModelManager:
         available = ort.get_available_providers()
         chosen = select_providers(self._options.providers, available)
         dropped = [p for p in self._options.providers if p not in chosen]
-        logger.info("execution providers: %s%s", ", ".join(chosen), f" ({', '.join(dropped)} not available)" if dropped else "")
+        logger.info(
+            "execution providers: %s%s", ", ".join(chosen), f" ({', '.join(dropped)} not available)" if dropped else ""
+        )
         if not self.repository.root.is_dir():
             logger.warning("model repository %s does not exist (yet); polling it", self.repository.root)
         for name in await asyncio.to_thread(self.repository.names):
@@ -173,10 +191,8 @@ class ModelManager:
     async def stop(self) -> None:
         if self._watcher is not None:
             self._watcher.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
-            except asyncio.CancelledError:
-                pass
         self._executor.shutdown(wait=True, cancel_futures=True)
 
     async def _watch(self) -> None:
@@ -254,17 +270,21 @@ class ModelManager:
         assert latest is not None
         logger.info(
             "%s: serving version(s) %s (%s) on %s, loaded in %.2fs",
-            name, ", ".join(map(str, sorted(versions))), ", ".join(latest.variants), latest.default.provider,
+            name,
+            ", ".join(map(str, sorted(versions))),
+            ", ".join(latest.variants),
+            latest.default.provider,
             time.perf_counter() - started,
-        )  # fmt: skip
+        )
         return state
 
     def _failed(self, name: str, previous: ModelState | None, reason: str, fingerprint: Fingerprint) -> ModelState:
         if previous is not None and previous.status == READY:
             # A broken update never takes down what was serving: keep it, say why it was not replaced.
             logger.warning("%s: reload failed, still serving the loaded version(s): %s", name, reason)
-            return ModelState(name, READY, f"reload failed: {reason}", previous.card, previous.versions,
-                              previous.failed, fingerprint)  # fmt: skip
+            return ModelState(
+                name, READY, f"reload failed: {reason}", previous.card, previous.versions, previous.failed, fingerprint
+            )
         logger.warning("%s: unavailable: %s", name, reason)
         return ModelState(name, UNAVAILABLE, reason, fingerprint=fingerprint)
 

@@ -28,11 +28,16 @@ logger = logging.getLogger(__name__)
 CPU = "CPUExecutionProvider"
 
 # What ONNX Runtime raises for a bad file, graph or input (its classes derive from Exception only).
-ORT_ERRORS: tuple[type[Exception], ...] = tuple(
-    cls
-    for cls in vars(_ort_state).values()
-    if isinstance(cls, type) and issubclass(cls, Exception) and cls.__module__ == _ort_state.__name__
-) + (RuntimeError, ValueError, OSError)
+ORT_ERRORS: tuple[type[Exception], ...] = (
+    *(
+        cls
+        for cls in vars(_ort_state).values()
+        if isinstance(cls, type) and issubclass(cls, Exception) and cls.__module__ == _ort_state.__name__
+    ),
+    RuntimeError,
+    ValueError,
+    OSError,
+)
 
 _NUMPY_DTYPES = {"float32": np.float32, "float16": np.float16, "float64": np.float64}
 
@@ -81,7 +86,9 @@ class Session:
         """Raise :class:`LoadError` if the graph's signature is not the card's."""
         graph_inputs = {i.name: i for i in self._session.get_inputs()}
         if len(inputs) != 1 or len(graph_inputs) != 1 or inputs[0].name not in graph_inputs:
-            raise LoadError(f"{self.path}: graph inputs {sorted(graph_inputs)} do not match the card's {[i.name for i in inputs]}")
+            raise LoadError(
+                f"{self.path}: graph inputs {sorted(graph_inputs)} do not match the card's {[i.name for i in inputs]}"
+            )
         missing = [o.name for o in outputs if o.name not in self.output_names]
         if missing:
             raise LoadError(f"{self.path}: graph has no output(s) {missing}; it has {self.output_names}")

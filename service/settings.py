@@ -49,13 +49,18 @@ class Settings(BaseSettings):
 
     providers: Annotated[list[str], NoDecode] = Field(
         ["CUDAExecutionProvider", "CPUExecutionProvider"],
-        description="ONNX Runtime execution providers in order of preference (comma list; cuda, cpu, ... or full names)",
+        description="ONNX Runtime execution providers, preferred first (comma list; cuda, cpu, ... or full names)",
     )
     intra_op_threads: int = Field(0, ge=0, description="threads inside one operator (0: ONNX Runtime's default)")
     inter_op_threads: int = Field(0, ge=0, description="threads across operators (0: ONNX Runtime's default)")
-    ort_spinning: bool = Field(True, description="let ONNX Runtime's pool threads spin between the operators of a "
-                               "run (never after it): lower latency; off leaves more CPU to HTTP under saturation")
-    inference_workers: int = Field(2, ge=1, description="threads running session.run; each model runs one batch at a time")
+    ort_spinning: bool = Field(
+        True,
+        description="let ONNX Runtime's pool threads spin between the operators of a "
+        "run (never after it): lower latency; off leaves more CPU to HTTP under saturation",
+    )
+    inference_workers: int = Field(
+        2, ge=1, description="threads running session.run; each model runs one batch at a time"
+    )
     variants: Annotated[list[Precision], NoDecode] = Field(
         ["fp32", "int8", "fp16"], description="precisions to load when the card publishes them (comma list)"
     )

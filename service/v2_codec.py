@@ -93,7 +93,9 @@ def decode_infer(body: bytes, header_length: str | None, model_outputs: Sequence
     for item in request.inputs:
         dtype = _NUMPY.get(item.datatype.upper())
         if dtype is None:
-            raise InvalidInput(f"input {item.name!r}: datatype {item.datatype!r} is not supported here; the model takes FP32")
+            raise InvalidInput(
+                f"input {item.name!r}: datatype {item.datatype!r} is not supported here; the model takes FP32"
+            )
         if any(d < 0 for d in item.shape):
             raise InvalidInput(f"input {item.name!r}: shape {item.shape} has a negative dimension")
         count = math.prod(item.shape)
@@ -103,7 +105,8 @@ def decode_infer(body: bytes, header_length: str | None, model_outputs: Sequence
         if size is not None:
             if not isinstance(size, int) or size < 0 or offset + size > len(binary):
                 raise InvalidInput(
-                    f"input {item.name!r}: binary_data_size {size!r} does not fit the {len(binary)} bytes after the header"
+                    f"input {item.name!r}: binary_data_size {size!r} does not fit "
+                    f"the {len(binary)} bytes after the header"
                 )
             if size != count * dtype.itemsize:
                 raise InvalidInput(
@@ -118,7 +121,9 @@ def decode_infer(body: bytes, header_length: str | None, model_outputs: Sequence
             except (ValueError, TypeError, OverflowError) as exc:
                 raise InvalidInput(f"input {item.name!r}: data is not a {item.datatype} tensor: {exc}") from None
             if array.size != count:
-                raise InvalidInput(f"input {item.name!r}: {array.size} values for shape {item.shape} ({count} expected)")
+                raise InvalidInput(
+                    f"input {item.name!r}: {array.size} values for shape {item.shape} ({count} expected)"
+                )
             array = array.reshape(item.shape)
         else:
             raise InvalidInput(f"input {item.name!r} has neither 'data' nor binary_data_size")
@@ -152,10 +157,12 @@ def _requested_outputs(request: V2InferenceRequest, model_outputs: Sequence[str]
 def _classify(values: np.ndarray, k: int, labels: Sequence[str]) -> np.ndarray:
     indices, scores = top_k(values.reshape(values.shape[0], -1), k)
     return np.array(
-        [[f"{s:f}:{i}:{labels[i]}" if i < len(labels) else f"{s:f}:{i}" for i, s in zip(ri, rs, strict=True)]
-         for ri, rs in zip(indices.tolist(), scores.tolist(), strict=True)],
+        [
+            [f"{s:f}:{i}:{labels[i]}" if i < len(labels) else f"{s:f}:{i}" for i, s in zip(ri, rs, strict=True)]
+            for ri, rs in zip(indices.tolist(), scores.tolist(), strict=True)
+        ],
         dtype=object,
-    )  # fmt: skip
+    )
 
 
 def _bytes_tensor(array: np.ndarray) -> bytes:
@@ -187,14 +194,26 @@ def encode_infer(
             datatype = V2_DATATYPES[array.dtype.name]
         shape = list(array.shape)
         if want.binary:
-            raw = _bytes_tensor(array) if datatype == "BYTES" else np.ascontiguousarray(array, array.dtype.newbyteorder("<")).tobytes()
-            entries.append(V2ResponseOutput(name=want.name, shape=shape, datatype=datatype, parameters={"binary_data_size": len(raw)}))
+            raw = (
+                _bytes_tensor(array)
+                if datatype == "BYTES"
+                else np.ascontiguousarray(array, array.dtype.newbyteorder("<")).tobytes()
+            )
+            entries.append(
+                V2ResponseOutput(
+                    name=want.name, shape=shape, datatype=datatype, parameters={"binary_data_size": len(raw)}
+                )
+            )
             chunks.append(raw)
         else:
-            entries.append(V2ResponseOutput(name=want.name, shape=shape, datatype=datatype, data=array.ravel().tolist()))
-    header = V2InferenceResponse(
-        model_name=model_name, model_version=str(model_version), id=request_id, outputs=entries
-    ).model_dump_json(exclude_none=True).encode()
+            entries.append(
+                V2ResponseOutput(name=want.name, shape=shape, datatype=datatype, data=array.ravel().tolist())
+            )
+    header = (
+        V2InferenceResponse(model_name=model_name, model_version=str(model_version), id=request_id, outputs=entries)
+        .model_dump_json(exclude_none=True)
+        .encode()
+    )
     if not chunks:
         return header, {}
     return header + b"".join(chunks), {HEADER_LENGTH: str(len(header))}

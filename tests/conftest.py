@@ -26,8 +26,16 @@ def build_quick_repository(root: Path) -> Path:
     repository = root / "model_repository"
     # One thread: on a shared 2-core machine, torch's and ONNX Runtime's thread pools spinning
     # against each other (and the other test worker) make the build several times slower.
-    results = build(BuildOptions(models=list(QUICK_MODELS), repository=repository, quick=True,
-                                 checkpoints=root / "checkpoints", progress=False, threads=1))
+    results = build(
+        BuildOptions(
+            models=list(QUICK_MODELS),
+            repository=repository,
+            quick=True,
+            checkpoints=root / "checkpoints",
+            progress=False,
+            threads=1,
+        )
+    )
     failed = [f"{r.name}: {r.message}" for r in results if not r.ok]
     if failed:
         raise RuntimeError("the quick repository did not build: " + "; ".join(failed))

@@ -37,9 +37,13 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when present)")
     p.add_argument("--workers", type=int, default=None, help="data-loading processes for image folders")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: cores / processes)")
-    p.add_argument("--last", choices=("keep", "delete", "none"), default="keep",
-                   help="OUT/last.pt (for --resume), written every epoch: keep it (default), delete it when done, "
-                   "or never write it")
+    p.add_argument(
+        "--last",
+        choices=("keep", "delete", "none"),
+        default="keep",
+        help="OUT/last.pt (for --resume), written every epoch: keep it (default), delete it when done, "
+        "or never write it",
+    )
     add_output(p)
 
 
@@ -108,12 +112,21 @@ def _add_finetune(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         description="Replace the head of a pretrained network and train it on the target data.",
     )
     _add_common(p)
-    p.add_argument("--from", dest="source", type=Path, default=None,
-                   help="our checkpoint.pt or a torchvision .pth state_dict (not needed for --mode scratch)")
+    p.add_argument(
+        "--from",
+        dest="source",
+        type=Path,
+        default=None,
+        help="our checkpoint.pt or a torchvision .pth state_dict (not needed for --mode scratch)",
+    )
     p.add_argument("--data", required=True, help="target data: digits:CLASSES[:K] or a class-per-folder PATH")
-    p.add_argument("--mode", required=True, choices=("feature-extract", "finetune", "scratch"),
-                   help="feature-extract: train the new head only; finetune: all layers, backbone at a lower "
-                   "learning rate; scratch: no pretrained weights (the baseline)")
+    p.add_argument(
+        "--mode",
+        required=True,
+        choices=("feature-extract", "finetune", "scratch"),
+        help="feature-extract: train the new head only; finetune: all layers, backbone at a lower "
+        "learning rate; scratch: no pretrained weights (the baseline)",
+    )
     return p
 
 
@@ -148,8 +161,15 @@ def cmd_train_all(args: argparse.Namespace) -> int:
     from .train import train_default_set
 
     names = [n.strip() for n in args.models.split(",")] if args.models else list(DEFAULT_SET)
-    results = train_default_set(args.out, names, data=args.data, seed=args.seed, quiet=args.quiet,
-                                epochs=args.epochs, limit_train=args.limit_train)
+    results = train_default_set(
+        args.out,
+        names,
+        data=args.data,
+        seed=args.seed,
+        quiet=args.quiet,
+        epochs=args.epochs,
+        limit_train=args.limit_train,
+    )
     for name, result in results.items():
         if result is None:
             print(f"{name}: not registered, skipped")
@@ -166,7 +186,9 @@ def _add_transfer_experiment(sub: argparse._SubParsersAction) -> argparse.Argume
         "fine-tuning modes, several seeds each, and write the comparison page.",
     )
     p.add_argument("--model", default="resnet18", help="network (default: resnet18)")
-    p.add_argument("--per-class", default="5,10,25", help="labelled target images per class, comma list (default: 5,10,25)")
+    p.add_argument(
+        "--per-class", default="5,10,25", help="labelled target images per class, comma list (default: 5,10,25)"
+    )
     p.add_argument("--seeds", type=int, default=3, help="runs per mode (default: 3)")
     p.add_argument("--out", type=Path, default=Path("runs/transfer"), help="checkpoints (default: runs/transfer)")
     p.add_argument("--page", type=Path, default=Path("docs/transfer-learning.md"), help="the page to write")
@@ -180,7 +202,9 @@ def cmd_transfer_experiment(args: argparse.Namespace) -> int:
     per_class = tuple(int(k) for k in args.per_class.split(","))
     experiment = TransferExperiment(model=args.model, per_class=per_class, seeds=tuple(range(args.seeds)), out=args.out)
     result = run_experiment(experiment, quiet=args.quiet)
-    command = f"python -m training transfer-experiment --model {args.model} --per-class {args.per_class} --seeds {args.seeds}"
+    command = (
+        f"python -m training transfer-experiment --model {args.model} --per-class {args.per_class} --seeds {args.seeds}"
+    )
     page = write_page(result, args.page, command)
     for k, modes in result.runs.items():
         for runs in modes.values():
@@ -201,7 +225,7 @@ COMMANDS: dict[str, Command] = {
 def build_parser(prog: str = "python -m training", commands: dict[str, Command] = COMMANDS) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description=sys.modules[__name__].__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (add, handler) in commands.items():
+    for add, handler in commands.values():
         add(sub).set_defaults(handler=handler)
     return parser
 

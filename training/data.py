@@ -405,7 +405,9 @@ def load_digits_task(
     size = int(image_size)
     pixels = torch.from_numpy(images)[:, None]
     mode = "bilinear" if size >= pixels.shape[-1] else "area"
-    resized = F.interpolate(pixels, size=(size, size), mode=mode, **({"align_corners": False} if mode == "bilinear" else {}))
+    resized = F.interpolate(
+        pixels, size=(size, size), mode=mode, **({"align_corners": False} if mode == "bilinear" else {})
+    )
     if preprocessing is None:
         train_pixels = resized[torch.from_numpy(splits[0])]
         mean, std = float(train_pixels.mean()), float(train_pixels.std())

@@ -160,30 +160,84 @@ DEFAULT_SET: tuple[str, ...] = (
 #   top-1 whatever the optimizer (SGD: 24-37%); at 64, 98.6%, and an epoch costs only 10% more
 #   (its time goes to many small operators, not to the pixels).
 RECIPES: dict[str, Recipe] = {
-    "lenet5": Recipe(optimizer="adam", lr=3e-3, weight_decay=0.0, epochs=30, batch_size=32, image_size=32, patience=10,
-                     augment="affine", threads=1),
-    "alexnet": Recipe(optimizer="adamw", lr=3e-4, weight_decay=0.05, epochs=7, batch_size=32, image_size=67,
-                      warmup_epochs=0.5),
-    "zfnet": Recipe(optimizer="adamw", lr=3e-4, weight_decay=0.05, epochs=7, batch_size=32, image_size=67,
-                    warmup_epochs=0.5),
-    "vgg16": Recipe(optimizer="adam", lr=1e-4, weight_decay=0.0, epochs=6, batch_size=64, image_size=32,
-                    warmup_epochs=0.3, model_options={"dropout": 0.2}),
-    "vgg19": Recipe(optimizer="adam", lr=1e-4, weight_decay=0.0, epochs=9, batch_size=64, image_size=32,
-                    warmup_epochs=0.3, model_options={"dropout": 0.2}),
-    "nin_cifar": Recipe(optimizer="adamw", lr=2e-3, weight_decay=0.05, epochs=15, batch_size=32, image_size=16,
-                        warmup_epochs=0.3, model_options={"class_map_relu": False}),
-    "googlenet": Recipe(optimizer="adamw", lr=1e-3, weight_decay=0.05, epochs=10, batch_size=32, image_size=32,
-                        warmup_epochs=0.3, model_options={"aux_logits": True}),
+    "lenet5": Recipe(
+        optimizer="adam",
+        lr=3e-3,
+        weight_decay=0.0,
+        epochs=30,
+        batch_size=32,
+        image_size=32,
+        patience=10,
+        augment="affine",
+        threads=1,
+    ),
+    "alexnet": Recipe(
+        optimizer="adamw", lr=3e-4, weight_decay=0.05, epochs=7, batch_size=32, image_size=67, warmup_epochs=0.5
+    ),
+    "zfnet": Recipe(
+        optimizer="adamw", lr=3e-4, weight_decay=0.05, epochs=7, batch_size=32, image_size=67, warmup_epochs=0.5
+    ),
+    "vgg16": Recipe(
+        optimizer="adam",
+        lr=1e-4,
+        weight_decay=0.0,
+        epochs=6,
+        batch_size=64,
+        image_size=32,
+        warmup_epochs=0.3,
+        model_options={"dropout": 0.2},
+    ),
+    "vgg19": Recipe(
+        optimizer="adam",
+        lr=1e-4,
+        weight_decay=0.0,
+        epochs=9,
+        batch_size=64,
+        image_size=32,
+        warmup_epochs=0.3,
+        model_options={"dropout": 0.2},
+    ),
+    "nin_cifar": Recipe(
+        optimizer="adamw",
+        lr=2e-3,
+        weight_decay=0.05,
+        epochs=15,
+        batch_size=32,
+        image_size=16,
+        warmup_epochs=0.3,
+        model_options={"class_map_relu": False},
+    ),
+    "googlenet": Recipe(
+        optimizer="adamw",
+        lr=1e-3,
+        weight_decay=0.05,
+        epochs=10,
+        batch_size=32,
+        image_size=32,
+        warmup_epochs=0.3,
+        model_options={"aux_logits": True},
+    ),
     "resnet18": Recipe(optimizer="sgd", lr=0.05, epochs=8, batch_size=64, image_size=32),
-    "resnet50": Recipe(optimizer="adamw", lr=1e-3, weight_decay=0.05, epochs=8, batch_size=32, image_size=32,
-                       warmup_epochs=0.3),
-    "resnet152": Recipe(optimizer="adamw", lr=1e-3, weight_decay=0.05, epochs=6, batch_size=64, image_size=32,
-                        warmup_epochs=0.3, model_options={"zero_init_residual": True}),
+    "resnet50": Recipe(
+        optimizer="adamw", lr=1e-3, weight_decay=0.05, epochs=8, batch_size=32, image_size=32, warmup_epochs=0.3
+    ),
+    "resnet152": Recipe(
+        optimizer="adamw",
+        lr=1e-3,
+        weight_decay=0.05,
+        epochs=6,
+        batch_size=64,
+        image_size=32,
+        warmup_epochs=0.3,
+        model_options={"zero_init_residual": True},
+    ),
     "mobilenet_v1": Recipe(optimizer="sgd", lr=0.05, epochs=10, batch_size=64, image_size=32, weight_decay=4e-5),
-    "mobilenet_v2": Recipe(optimizer="sgd", lr=0.05, epochs=10, batch_size=64, image_size=32, weight_decay=4e-5,
-                           augment="affine"),
-    "efficientnet_b0": Recipe(optimizer="adamw", lr=2e-3, weight_decay=0.05, epochs=8, batch_size=32, image_size=64,
-                              warmup_epochs=0.3),
+    "mobilenet_v2": Recipe(
+        optimizer="sgd", lr=0.05, epochs=10, batch_size=64, image_size=32, weight_decay=4e-5, augment="affine"
+    ),
+    "efficientnet_b0": Recipe(
+        optimizer="adamw", lr=2e-3, weight_decay=0.05, epochs=8, batch_size=32, image_size=64, warmup_epochs=0.3
+    ),
 }
 
 # What `python -m export finetune` changes in a network's recipe: a few labelled images give

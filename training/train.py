@@ -254,7 +254,7 @@ def _autocast(device: torch.device) -> tuple[Callable[[], contextlib.AbstractCon
 
 def _lr_lambda(recipe: Recipe, steps_per_epoch: int) -> Callable[[int], float]:
     total = max(1, recipe.epochs * steps_per_epoch)
-    warm = int(round(recipe.warmup_epochs * steps_per_epoch))
+    warm = round(recipe.warmup_epochs * steps_per_epoch)
 
     def factor(step: int) -> float:
         if step < warm:
@@ -425,8 +425,15 @@ def _fit(run: _Run) -> TrainResult:
         loader = train_loader(
             data.train, batch, seed=config.seed, epoch=epoch, rank=env.rank, world_size=env.world_size, workers=workers
         )
-        bar = tqdm(total=steps, desc=f"{config.model} {epoch + 1}/{recipe.epochs}", file=sys.stderr, disable=not show,
-                   leave=False, dynamic_ncols=True, unit="batch")
+        bar = tqdm(
+            total=steps,
+            desc=f"{config.model} {epoch + 1}/{recipe.epochs}",
+            file=sys.stderr,
+            disable=not show,
+            leave=False,
+            dynamic_ncols=True,
+            unit="batch",
+        )
         for step, (x, y) in enumerate(loader):
             if step >= steps:
                 break
@@ -458,8 +465,9 @@ def _fit(run: _Run) -> TrainResult:
                 f"{config.model}: the loss became {sums[0]} in epoch {epoch + 1}; lower the learning rate (--lr)"
             )
         loss_sum, hits, count = _all_reduce(sums, env, device)
-        val = evaluate(net, data.val, batch_size=256, device=device, env=env,
-                       channels_last=recipe.channels_last, workers=workers)
+        val = evaluate(
+            net, data.val, batch_size=256, device=device, env=env, channels_last=recipe.channels_last, workers=workers
+        )
         row = {
             "epoch": epoch + 1,
             "train_loss": loss_sum / count,
@@ -480,8 +488,15 @@ def _fit(run: _Run) -> TrainResult:
             bad_epochs += 1
         log.info(
             "%s epoch %d/%d: train loss %.4f top-1 %.2f%% | val loss %.4f top-1 %.2f%%%s | %.1fs",
-            config.model, epoch + 1, recipe.epochs, row["train_loss"], row["train_top1"], row["val_loss"],
-            row["val_top1"], " *" if improved else "", row["seconds"],
+            config.model,
+            epoch + 1,
+            recipe.epochs,
+            row["train_loss"],
+            row["train_top1"],
+            row["val_loss"],
+            row["val_top1"],
+            " *" if improved else "",
+            row["seconds"],
         )
         if env.main and config.last != "none":
             training = {
@@ -509,8 +524,9 @@ def _fit(run: _Run) -> TrainResult:
 
     if best_state is not None:
         net.load_state_dict(best_state)
-    test = evaluate(net, data.test, batch_size=256, device=device, env=env,
-                    channels_last=recipe.channels_last, workers=workers)
+    test = evaluate(
+        net, data.test, batch_size=256, device=device, env=env, channels_last=recipe.channels_last, workers=workers
+    )
     options = dict(run.model_options)
     if callable(getattr(net, "drop_aux", None)):
         net.drop_aux()  # the auxiliary classifiers only serve training
@@ -597,15 +613,17 @@ def train(config: TrainConfig) -> TrainResult:
     _check_size(config.model, channels, recipe.image_size)
     with _process_group(env, device):
         data = load_data(
-            config.data, image_size=recipe.image_size, in_channels=channels,
-            limit_train=config.limit_train, augment=recipe.augment,
+            config.data,
+            image_size=recipe.image_size,
+            in_channels=channels,
+            limit_train=config.limit_train,
+            augment=recipe.augment,
         )
         options = {**recipe.options, "num_classes": data.num_classes, "in_channels": channels}
         _seed_everything(config.seed)
         model = build_model(config.model, options)
         groups = param_groups(model, recipe.lr, recipe.weight_decay)
-        run = _Run(config, recipe, data, model, options, groups, env, device, threads,
-                   extra={"mode": "train"})
+        run = _Run(config, recipe, data, model, options, groups, env, device, threads, extra={"mode": "train"})
         return _fit(run)
 
 
@@ -640,8 +658,12 @@ def finetune(config: FinetuneConfig) -> TrainResult:
 
     with _process_group(env, device):
         data = load_data(
-            config.data, image_size=recipe.image_size, in_channels=channels, preprocessing=preprocessing,
-            limit_train=config.limit_train, augment=recipe.augment,
+            config.data,
+            image_size=recipe.image_size,
+            in_channels=channels,
+            preprocessing=preprocessing,
+            limit_train=config.limit_train,
+            augment=recipe.augment,
         )
         _seed_everything(config.seed)
         if config.mode == "scratch":
@@ -719,8 +741,7 @@ def train_default_set(
             log.warning("%s is not registered (yet); skipping it", name)
             results[name] = None
             continue
-        config = TrainConfig(model=name, data=data, out=out_root / name, seed=seed, quiet=quiet,
-                             last=last, **overrides)
+        config = TrainConfig(model=name, data=data, out=out_root / name, seed=seed, quiet=quiet, last=last, **overrides)
         results[name] = train(config)
     if DistEnv.from_env().main:
         summary = {
@@ -729,4 +750,3 @@ def train_default_set(
         out_root.mkdir(parents=True, exist_ok=True)
         (out_root / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return results
-

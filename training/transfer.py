@@ -71,8 +71,9 @@ def run_experiment(experiment: TransferExperiment, *, quiet: bool = True) -> Tra
     started = time.perf_counter()
     out = experiment.out
     log.info("source: %s on %s", experiment.model, experiment.source)
-    source = train(TrainConfig(model=experiment.model, data=experiment.source, out=out / "source", quiet=quiet,
-                               last="none"))  # fmt: skip
+    source = train(
+        TrainConfig(model=experiment.model, data=experiment.source, out=out / "source", quiet=quiet, last="none")
+    )
     runs: dict[int, dict[str, ModeRuns]] = {}
     sizes: dict[int, dict[str, int]] = {}
     for k in experiment.per_class:
@@ -81,14 +82,26 @@ def run_experiment(experiment: TransferExperiment, *, quiet: bool = True) -> Tra
             mode_runs = runs[k][mode] = ModeRuns(mode)
             for seed in experiment.seeds:
                 log.info("target: %d per class, %s, seed %d", k, mode, seed)
-                result = finetune(FinetuneConfig(
-                    model=experiment.model, data=experiment.target(k), mode=mode, seed=seed, quiet=quiet, last="none",
-                    source=None if mode == "scratch" else source.checkpoint, out=out / f"k{k}-{mode}-seed{seed}",
-                ))  # fmt: skip
+                result = finetune(
+                    FinetuneConfig(
+                        model=experiment.model,
+                        data=experiment.target(k),
+                        mode=mode,
+                        seed=seed,
+                        quiet=quiet,
+                        last="none",
+                        source=None if mode == "scratch" else source.checkpoint,
+                        out=out / f"k{k}-{mode}-seed{seed}",
+                    )
+                )
                 m = result.metrics
                 mode_runs.top1.append(m["test_top1"])
                 mode_runs.seconds.append(m["seconds"])
-                mode_runs.trainable, mode_runs.params, mode_runs.epochs = m["trainable_params"], m["params"], m["epochs"]
+                mode_runs.trainable, mode_runs.params, mode_runs.epochs = (
+                    m["trainable_params"],
+                    m["params"],
+                    m["epochs"],
+                )
                 sizes[k] = m["split_sizes"]
     return TransferResult(experiment, source.metrics, runs, sizes, time.perf_counter() - started)
 
@@ -98,11 +111,13 @@ def _verdict(result: TransferResult) -> str:
     for k, modes in result.runs.items():
         ranked = sorted(modes.values(), key=lambda r: -r.mean)
         best, scratch = ranked[0], modes["scratch"]
-        lines.append(f"- {k} images per class: `{best.mode}` best ({best.mean:.1f}%), then "
-                     + ", ".join(f"`{r.mode}` {r.mean:.1f}%" for r in ranked[1:])
-                     + f"; pretrained weights {'gain' if best is not scratch else 'lose'} "
-                     + f"{abs(max(modes['finetune'].mean, modes['feature-extract'].mean) - scratch.mean):.1f} points "
-                     + "against training from scratch.")  # fmt: skip
+        lines.append(
+            f"- {k} images per class: `{best.mode}` best ({best.mean:.1f}%), then "
+            + ", ".join(f"`{r.mode}` {r.mean:.1f}%" for r in ranked[1:])
+            + f"; pretrained weights {'gain' if best is not scratch else 'lose'} "
+            + f"{abs(max(modes['finetune'].mean, modes['feature-extract'].mean) - scratch.mean):.1f} points "
+            + "against training from scratch."
+        )
     return "\n".join(lines)
 
 
@@ -117,28 +132,32 @@ def write_page(result: TransferResult, path: Path, command: str) -> Path:
     first = result.runs[ks[0]]
     header = " | ".join(f"{k} per class: test top-1 %" for k in ks)
     rows = "\n".join(
-        f"| `{mode}` | " + " | ".join(f"**{result.runs[k][mode].mean:.1f}** ± {result.runs[k][mode].spread:.1f}" for k in ks)
+        f"| `{mode}` | "
+        + " | ".join(f"**{result.runs[k][mode].mean:.1f}** ± {result.runs[k][mode].spread:.1f}" for k in ks)
         + f" | {_share(first[mode].trainable, first[mode].params)} | "
-        + " / ".join(f"{statistics.fmean(result.runs[k][mode].seconds):.1f}" for k in ks) + " |"
+        + " / ".join(f"{statistics.fmean(result.runs[k][mode].seconds):.1f}" for k in ks)
+        + " |"
         for mode in FINETUNE_MODES
     )
-    sizes = ", ".join(f"{k}: {s['train']} training + {s['val']} validation images" for k, s in result.target_sizes.items())
+    sizes = ", ".join(
+        f"{k}: {s['train']} training + {s['val']} validation images" for k, s in result.target_sizes.items()
+    )
     test_size = next(iter(result.target_sizes.values()))["test"]
     text = f"""# Transfer learning: feature extraction, fine-tuning and training from scratch
 
 Seed 004's question, measured: with a network trained on a task with plenty of data, how best
 to learn a related task from very few labelled images?
 
-- **Source task**: `{e.source}`, digits 0-4 with every training image ({src['split_sizes']['train']} images);
-  `{e.model}` reaches {src['test_top1']:.1f}% test top-1 on it ({src['epochs']} epochs, {src['seconds']:.0f} s).
+- **Source task**: `{e.source}`, digits 0-4 with every training image ({src["split_sizes"]["train"]} images);
+  `{e.model}` reaches {src["test_top1"]:.1f}% test top-1 on it ({src["epochs"]} epochs, {src["seconds"]:.0f} s).
 - **Target task**: digits 5-9 (`digits:{e.target_classes}:K`) with only **K labelled images per class**
   (K {sizes}); tested on all {test_size} test images of those classes.
 - Every mode but `scratch` starts from the source checkpoint and replaces its 5-class head by a new one for the
-  target classes; all train with the network's fine-tuning recipe ({first['finetune'].epochs} epochs);
+  target classes; all train with the network's fine-tuning recipe ({first["finetune"].epochs} epochs);
   {len(e.seeds)} seeds each (mean ± standard deviation over seeds).
 
 | mode | {header} | trainable parameters | seconds per run |
-|---|{'---|' * len(ks)}---|---|
+|---|{"---|" * len(ks)}---|---|
 {rows}
 
 `feature-extract` trains only the new head on the frozen pretrained features (BatchNorm statistics frozen too);

@@ -33,7 +33,11 @@ __all__ = [
     "train_transform",
 ]
 
-_RESAMPLE = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC, "nearest": Image.Resampling.NEAREST}
+_RESAMPLE = {
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "nearest": Image.Resampling.NEAREST,
+}
 
 
 def _resample(name: str) -> Image.Resampling:
@@ -65,10 +69,7 @@ class Resize:
 
     def __call__(self, img: Image.Image) -> Image.Image:
         w, h = img.size
-        if w <= h:
-            new = (self.size, max(1, round(h * self.size / w)))
-        else:
-            new = (max(1, round(w * self.size / h)), self.size)
+        new = (self.size, max(1, round(h * self.size / w))) if w <= h else (max(1, round(w * self.size / h)), self.size)
         return img if new == (w, h) else img.resize(new, self._resample)
 
     def __repr__(self) -> str:
@@ -181,7 +182,9 @@ class Normalize:
 
 def train_transform(size: int, mean: Sequence[float], std: Sequence[float], interpolation: str = "bilinear") -> Compose:
     """Random resized crop and horizontal flip, then tensor and normalisation."""
-    return Compose([RandomResizedCrop(size, interpolation=interpolation), RandomHorizontalFlip(), ToTensor(), Normalize(mean, std)])
+    return Compose(
+        [RandomResizedCrop(size, interpolation=interpolation), RandomHorizontalFlip(), ToTensor(), Normalize(mean, std)]
+    )
 
 
 def eval_transform(

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -241,7 +240,11 @@ def _load_strict(model: nn.Module, state: Mapping[str, Tensor], source: str) -> 
         info = getattr(_unwrap(model), "info", None)
         name = info.name if info is not None else type(model).__name__
         lines = [f"{source} does not fit {name}:"]
-        for label, keys in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", mis_shaped)):
+        for label, keys in (
+            ("missing keys", missing),
+            ("unexpected keys", unexpected),
+            ("shape mismatches", mis_shaped),
+        ):
             if keys:
                 shown = ", ".join(keys[:8]) + (f", ... ({len(keys)} in all)" if len(keys) > 8 else "")
                 lines.append(f"  {label}: {shown}")
@@ -364,4 +367,3 @@ def param_groups(
     if not out:
         raise ValueError("the model has no trainable parameters")
     return out
-

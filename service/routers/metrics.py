@@ -14,7 +14,9 @@ router = APIRouter(tags=["metrics"])
     "/metrics",
     summary="Prometheus metrics",
     response_class=Response,
-    responses={200: {"content": {"text/plain": {"example": 'cnnserve_batch_size_bucket{le="4.0",model="lenet5"} 12.0'}}}},
+    responses={
+        200: {"content": {"text/plain": {"example": 'cnnserve_batch_size_bucket{le="4.0",model="lenet5"} 12.0'}}}
+    },
 )
 async def metrics(metrics: MetricsDep) -> Response:
     body, content_type = metrics.render()

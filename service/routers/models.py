@@ -7,13 +7,12 @@ from typing import Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse, Response
 
-from repository import ModelCard, SummaryRecord
+from repository import ModelCard, SummaryRecord, render_text
 
 from ..deps import ModelDep, RepositoryDep
 from ..errors import ModelNotReady
 from ..model_manager import READY, ModelState
 from ..schemas import ErrorResponse, ModelList, ModelOverview, VariantOverview, VersionOverview
-from repository import render_text
 
 router = APIRouter(tags=["models"])
 
@@ -31,25 +30,46 @@ def _overview(state: ModelState) -> ModelOverview:
         variants = []
         for precision, variant in card.versions[number].variants.items():
             servable = loaded.variants.get(precision) if loaded else None
-            reason = (loaded.failed.get(precision) if loaded else None) or (None if variant.published else variant.reason)
-            variants.append(VariantOverview(
-                precision=precision, status=READY if servable else "UNAVAILABLE",
-                provider=servable.provider if servable else None, reason=reason, test_top1=variant.test_top1,
-            ))  # fmt: skip
-        versions.append(VersionOverview(
-            version=number, status=READY if loaded else "UNAVAILABLE", reason=state.failed.get(number),
-            variants=variants,
-        ))  # fmt: skip
+            reason = (loaded.failed.get(precision) if loaded else None) or (
+                None if variant.published else variant.reason
+            )
+            variants.append(
+                VariantOverview(
+                    precision=precision,
+                    status=READY if servable else "UNAVAILABLE",
+                    provider=servable.provider if servable else None,
+                    reason=reason,
+                    test_top1=variant.test_top1,
+                )
+            )
+        versions.append(
+            VersionOverview(
+                version=number,
+                status=READY if loaded else "UNAVAILABLE",
+                reason=state.failed.get(number),
+                variants=variants,
+            )
+        )
     latest = state.latest
     fp32 = card.versions[latest.version].variants.get("fp32") if latest else None
     return ModelOverview(
-        name=state.name, status=state.status, reason=state.reason, architecture=card.architecture.name,
-        description=card.description or None, quick=card.quick, served_versions=sorted(state.versions),
-        latest_version=latest.version if latest else None, versions=versions,
-        provider=latest.default.provider if latest else None, input=card.input, num_classes=card.num_classes,
-        accuracy=fp32.test_top1 if fp32 else None, params=card.summary.total_params, macs=card.summary.total_macs,
+        name=state.name,
+        status=state.status,
+        reason=state.reason,
+        architecture=card.architecture.name,
+        description=card.description or None,
+        quick=card.quick,
+        served_versions=sorted(state.versions),
+        latest_version=latest.version if latest else None,
+        versions=versions,
+        provider=latest.default.provider if latest else None,
+        input=card.input,
+        num_classes=card.num_classes,
+        accuracy=fp32.test_top1 if fp32 else None,
+        params=card.summary.total_params,
+        macs=card.summary.total_macs,
         batching=card.batching,
-    )  # fmt: skip
+    )
 
 
 def _card(model: ModelState) -> ModelCard:
@@ -80,7 +100,9 @@ async def get_model(model: ModelDep) -> ModelCard:
 )
 async def get_summary(
     model: ModelDep,
-    format: Literal["json", "text"] = Query("json", description="json (models.summarize's schema) or a Keras-style table"),
+    format: Literal["json", "text"] = Query(
+        "json", description="json (models.summarize's schema) or a Keras-style table"
+    ),
     config: Literal["trained", "canonical"] = Query(
         "trained", description="the served network, or the architecture's canonical configuration"
     ),

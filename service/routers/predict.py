@@ -16,9 +16,15 @@ router = APIRouter(tags=["predict"])
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorResponse, "description": "unknown model, version or variant"},
-    413: {"model": ErrorResponse, "description": "body over CNNSERVE_MAX_BODY_BYTES or image over CNNSERVE_MAX_IMAGE_PIXELS"},
+    413: {
+        "model": ErrorResponse,
+        "description": "body over CNNSERVE_MAX_BODY_BYTES or image over CNNSERVE_MAX_IMAGE_PIXELS",
+    },
     415: {"model": ErrorResponse, "description": "not an image the server can decode, or an unknown Content-Type"},
-    422: {"model": ErrorResponse, "description": "invalid options, base64, image or tensor (the message names the expected shape)"},
+    422: {
+        "model": ErrorResponse,
+        "description": "invalid options, base64, image or tensor (the message names the expected shape)",
+    },
     503: {"model": ErrorResponse, "description": "model not ready, or its queue is full (Retry-After)"},
 }
 _BODY = {
@@ -37,7 +43,10 @@ _BODY = {
             "application/json": {
                 "schema": PredictRequest.model_json_schema(),
                 "examples": {
-                    "images": {"summary": "base64 images", "value": {"model": "resnet18", "top_k": 3, "images": ["<base64>"]}},
+                    "images": {
+                        "summary": "base64 images",
+                        "value": {"model": "resnet18", "top_k": 3, "images": ["<base64>"]},
+                    },
                     "tensor": {
                         "summary": "a preprocessed tensor (C, H, W) or (N, C, H, W)",
                         "value": {"model": "lenet5", "tensor": [[[0.0] * 32] * 32]},
@@ -49,7 +58,9 @@ _BODY = {
 }
 
 
-async def _predict(request: Request, dataplane: DataPlane, query: PredictOptions, path_model: str | None) -> PredictResponse:
+async def _predict(
+    request: Request, dataplane: DataPlane, query: PredictOptions, path_model: str | None
+) -> PredictResponse:
     started = time.perf_counter()
     payload = await read_predict(request, query, path_model=path_model, max_images=dataplane.settings.max_images)
     options = payload.options
@@ -64,14 +75,26 @@ async def _predict(request: Request, dataplane: DataPlane, query: PredictOptions
     return predict_response(result, options, started, decoded)
 
 
-@router.post("/predict", response_model=PredictResponse, summary="Classify images (or a tensor)",
-             responses=_ERRORS, openapi_extra=_BODY)  # fmt: skip
-async def predict(request: Request, dataplane: DataPlaneDep, query: Annotated[PredictOptions, Query()]) -> PredictResponse:
+@router.post(
+    "/predict",
+    response_model=PredictResponse,
+    summary="Classify images (or a tensor)",
+    responses=_ERRORS,
+    openapi_extra=_BODY,
+)
+async def predict(
+    request: Request, dataplane: DataPlaneDep, query: Annotated[PredictOptions, Query()]
+) -> PredictResponse:
     return await _predict(request, dataplane, query, None)
 
 
-@router.post("/models/{name}/predict", response_model=PredictResponse, summary="Classify with the named model",
-             responses=_ERRORS, openapi_extra=_BODY)  # fmt: skip
+@router.post(
+    "/models/{name}/predict",
+    response_model=PredictResponse,
+    summary="Classify with the named model",
+    responses=_ERRORS,
+    openapi_extra=_BODY,
+)
 async def predict_with(
     name: str, request: Request, dataplane: DataPlaneDep, query: Annotated[PredictOptions, Query()]
 ) -> PredictResponse:

@@ -15,7 +15,7 @@ from .. import __version__
 from ..dataplane import V2_DATATYPES, DataPlane
 from ..deps import DataPlaneDep, ModelDep, RepositoryDep
 from ..errors import InvalidInput, ModelNotReady, ServiceNotReady, VersionNotFound
-from ..model_manager import READY, ModelState
+from ..model_manager import ModelState
 from ..schemas import ErrorResponse
 from ..v2_codec import HEADER_LENGTH, decode_infer, encode_infer, inflate
 from ..v2_schemas import (
@@ -44,7 +44,10 @@ _INFER_ERRORS: dict[int | str, dict[str, Any]] = {
     **_ERRORS,
     200: {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
     413: {"model": ErrorResponse, "description": "body over CNNSERVE_MAX_BODY_BYTES"},
-    422: {"model": ErrorResponse, "description": "wrong input name, datatype or shape (the message names the expected one)"},
+    422: {
+        "model": ErrorResponse,
+        "description": "wrong input name, datatype or shape (the message names the expected one)",
+    },
 }
 
 
@@ -78,7 +81,7 @@ _INFER_BODY = {
             },
             "application/octet-stream": {
                 "schema": {"type": "string", "format": "binary"},
-                "description": f"binary tensor data extension: a JSON header of {HEADER_LENGTH} bytes, then tensor bytes",
+                "description": f"binary tensor data extension: a JSON header of {HEADER_LENGTH} bytes, then tensors",
             },
         },
     }
@@ -102,8 +105,12 @@ async def server_live() -> V2ServerLive:
     return V2ServerLive(live=True)
 
 
-@health_router.get("/health/ready", response_model=V2ServerReady, summary="Server readiness: a model is ready",
-                   responses={503: {"model": ErrorResponse}})  # fmt: skip
+@health_router.get(
+    "/health/ready",
+    response_model=V2ServerReady,
+    summary="Server readiness: a model is ready",
+    responses={503: {"model": ErrorResponse}},
+)
 async def server_ready(manager: RepositoryDep) -> V2ServerReady:
     if not manager.ready:
         raise ServiceNotReady("no model is ready yet")
@@ -118,7 +125,9 @@ async def server_metadata() -> V2ServerMetadata:
 @router.post("/repository/index", response_model=list[V2RepositoryEntry], summary="Models and their state (read-only)")
 async def repository_index(manager: RepositoryDep) -> list[V2RepositoryEntry]:
     return [
-        V2RepositoryEntry(name=s.name, version=str(max(s.versions)) if s.versions else None, state=s.status, reason=s.reason or "")
+        V2RepositoryEntry(
+            name=s.name, version=str(max(s.versions)) if s.versions else None, state=s.status, reason=s.reason or ""
+        )
         for s in manager.states()
     ]
 
@@ -131,8 +140,13 @@ def _metadata(model: ModelState, version: str | None) -> V2ModelMetadata:
         model.servable(number)  # 404/503 for a version that is not served
     versions = [str(number)] if number is not None else [str(v) for v in sorted(model.versions)]
     card = model.card
-    return V2ModelMetadata(name=model.name, versions=versions, platform=PLATFORM,
-                           inputs=[_tensor(t) for t in card.inputs], outputs=[_tensor(t) for t in card.outputs])  # fmt: skip
+    return V2ModelMetadata(
+        name=model.name,
+        versions=versions,
+        platform=PLATFORM,
+        inputs=[_tensor(t) for t in card.inputs],
+        outputs=[_tensor(t) for t in card.outputs],
+    )
 
 
 @router.get("/models/{name}", response_model=V2ModelMetadata, summary="Model metadata", responses=_ERRORS)
@@ -140,8 +154,12 @@ async def model_metadata(model: ModelDep) -> V2ModelMetadata:
     return _metadata(model, None)
 
 
-@router.get("/models/{name}/versions/{version}", response_model=V2ModelMetadata, summary="Model version metadata",
-            responses=_ERRORS)  # fmt: skip
+@router.get(
+    "/models/{name}/versions/{version}",
+    response_model=V2ModelMetadata,
+    summary="Model version metadata",
+    responses=_ERRORS,
+)
 async def model_version_metadata(model: ModelDep, version: str) -> V2ModelMetadata:
     return _metadata(model, version)
 
@@ -156,14 +174,19 @@ async def model_ready(model: ModelDep) -> V2ModelReady:
     return _ready(model, None)
 
 
-@router.get("/models/{name}/versions/{version}/ready", response_model=V2ModelReady, summary="Model version readiness",
-            responses=_ERRORS)  # fmt: skip
+@router.get(
+    "/models/{name}/versions/{version}/ready",
+    response_model=V2ModelReady,
+    summary="Model version readiness",
+    responses=_ERRORS,
+)
 async def model_version_ready(model: ModelDep, version: str) -> V2ModelReady:
     return _ready(model, version)
 
 
-@router.get("/models/{name}/config", response_model=V2ModelConfig, summary="Triton-style model configuration",
-            responses=_ERRORS)  # fmt: skip
+@router.get(
+    "/models/{name}/config", response_model=V2ModelConfig, summary="Triton-style model configuration", responses=_ERRORS
+)
 async def model_config(model: ModelDep, manager: RepositoryDep) -> V2ModelConfig:
     servable = model.servable()
     card, batching = servable.card, servable.batcher.config
@@ -173,12 +196,18 @@ async def model_config(model: ModelDep, manager: RepositoryDep) -> V2ModelConfig
 
     policy = {"latest": {"num_versions": 1}} if manager.settings.version_policy == "latest" else {"all": {}}
     return V2ModelConfig(
-        name=card.name, platform=PLATFORM, backend="onnxruntime", max_batch_size=batching.max_batch_size,
-        input=[tensor(t) for t in card.inputs], output=[tensor(t) for t in card.outputs],
-        dynamic_batching={"max_queue_delay_microseconds": batching.max_queue_delay_microseconds,
-                          "default_queue_policy": {"max_queue_size": batching.max_queue_size}},
+        name=card.name,
+        platform=PLATFORM,
+        backend="onnxruntime",
+        max_batch_size=batching.max_batch_size,
+        input=[tensor(t) for t in card.inputs],
+        output=[tensor(t) for t in card.outputs],
+        dynamic_batching={
+            "max_queue_delay_microseconds": batching.max_queue_delay_microseconds,
+            "default_queue_policy": {"max_queue_size": batching.max_queue_size},
+        },
         version_policy=policy,
-    )  # fmt: skip
+    )
 
 
 async def _infer(request: Request, dataplane: DataPlane, model: ModelState, version: str | None) -> Response:
@@ -190,23 +219,36 @@ async def _infer(request: Request, dataplane: DataPlane, model: ModelState, vers
     if decoded.variant is not None:
         servable = model.servable(number, decoded.variant)
     if len(decoded.inputs) != 1:
-        raise InvalidInput(f"model {servable.name!r} takes one input, {servable.input.name!r}; got {len(decoded.inputs)}")
+        raise InvalidInput(
+            f"model {servable.name!r} takes one input, {servable.input.name!r}; got {len(decoded.inputs)}"
+        )
     name, array = decoded.inputs[0]
     batch = dataplane.check(servable, array, name)
     result = await dataplane.infer(servable, batch)
-    content, headers = encode_infer(servable.name, servable.version, decoded.id, result.outputs, decoded.outputs,
-                                    servable.labels)  # fmt: skip
+    content, headers = encode_infer(
+        servable.name, servable.version, decoded.id, result.outputs, decoded.outputs, servable.labels
+    )
     media_type = "application/octet-stream" if headers else "application/json"
     return Response(content, media_type=media_type, headers=headers)
 
 
-@router.post("/models/{name}/infer", summary="Inference (JSON or binary tensors)", response_model=V2InferenceResponse,
-             responses=_INFER_ERRORS, openapi_extra=_INFER_BODY)  # fmt: skip
+@router.post(
+    "/models/{name}/infer",
+    summary="Inference (JSON or binary tensors)",
+    response_model=V2InferenceResponse,
+    responses=_INFER_ERRORS,
+    openapi_extra=_INFER_BODY,
+)
 async def infer(request: Request, dataplane: DataPlaneDep, model: ModelDep) -> Response:
     return await _infer(request, dataplane, model, None)
 
 
-@router.post("/models/{name}/versions/{version}/infer", summary="Inference on a version",
-             response_model=V2InferenceResponse, responses=_INFER_ERRORS, openapi_extra=_INFER_BODY)  # fmt: skip
+@router.post(
+    "/models/{name}/versions/{version}/infer",
+    summary="Inference on a version",
+    response_model=V2InferenceResponse,
+    responses=_INFER_ERRORS,
+    openapi_extra=_INFER_BODY,
+)
 async def infer_version(request: Request, dataplane: DataPlaneDep, model: ModelDep, version: str) -> Response:
     return await _infer(request, dataplane, model, version)

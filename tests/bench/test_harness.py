@@ -37,8 +37,15 @@ def test_every_benchmark_measured(tiny_run) -> None:
     assert row.error is None and row.ort_b1_ms > 0 and row.torch_b1_ms > 0 and math.isfinite(row.speedup_b1)
     tensor = results.overhead.row("lenet5", "tensor")
     assert results.overhead.error is None and tensor is not None and not tensor.errors
-    assert tensor.e2e_ms.n > 0 and tensor.e2e_ms.p50 > tensor.bare_ms.p50 > 0, "a request costs more than its session.run"
-    assert tensor.decode_ms is not None and {r.kind for r in results.overhead.rows} >= {"tensor", "jpeg224", "jpeg12mp", "healthz"}
+    assert tensor.e2e_ms.n > 0 and tensor.e2e_ms.p50 > tensor.bare_ms.p50 > 0, (
+        "a request costs more than its session.run"
+    )
+    assert tensor.decode_ms is not None and {r.kind for r in results.overhead.rows} >= {
+        "tensor",
+        "jpeg224",
+        "jpeg12mp",
+        "healthz",
+    }
     assert not results.batching.errors
     levels = {(lv.model, lv.concurrency, lv.payload): lv for lv in results.batching.levels}
     assert set(levels) == {("lenet5", c, p) for c in (1, 4) for p in ("json", "v2-binary")}
@@ -48,7 +55,9 @@ def test_every_benchmark_measured(tiny_run) -> None:
         assert lv.modes["on"].loop_lag_p99_ms >= lv.modes["on"].loop_lag_p50_ms >= 0, "the server's loop lag was read"
     # /proc counts in 10 ms ticks: over all the tiny runs together the event loop's share shows.
     assert sum(lv.modes["on"].loop_cores for lv in levels.values()) > 0, "the server's CPU was read"
-    assert all(levels[("lenet5", 4, p)].healthz_ms.n > 0 for p in ("json", "v2-binary")), "/healthz was probed while the server was loaded"
+    assert all(levels[("lenet5", 4, p)].healthz_ms.n > 0 for p in ("json", "v2-binary")), (
+        "/healthz was probed while the server was loaded"
+    )
     [int8] = results.int8.rows
     assert int8.error is None and int8.int8_b1_ms > 0 and int8.int8_top1 is not None and int8.fp32_top1 is not None
     assert results.startup.error is None and results.startup.models == 2 and results.startup.ready_s[0] > 0
@@ -57,8 +66,15 @@ def test_every_benchmark_measured(tiny_run) -> None:
 def test_report_page_plots_and_json(tiny_run) -> None:
     results, page = tiny_run
     text = page.read_text()
-    for heading in ("## Targets", "## Machine", "## 1. Runtime", "## 2. Server overhead", "## 3. Dynamic batching",
-                    "## 4. INT8", "## 5. Start-up"):  # fmt: skip
+    for heading in (
+        "## Targets",
+        "## Machine",
+        "## 1. Runtime",
+        "## 2. Server overhead",
+        "## 3. Dynamic batching",
+        "## 4. INT8",
+        "## 5. Start-up",
+    ):
         assert heading in text
     assert "python -m bench --quick" in text and "the --quick preset" in text
     targets = results.targets()
@@ -84,7 +100,10 @@ def test_cli_rejects_a_missing_repository(tmp_path: Path) -> None:
 
 def test_int8_profile_says_where_the_time_goes(quick_repository: Path, tmp_path: Path) -> None:
     config = BenchConfig.tiny(repository=quick_repository, out=tmp_path / "benchmarks.md", work_dir=tmp_path / "work")
-    (_, fp32), (_, int8) = model_file(quick_repository, "lenet5", "fp32"), model_file(quick_repository, "lenet5", "int8")
+    (_, fp32), (_, int8) = (
+        model_file(quick_repository, "lenet5", "fp32"),
+        model_file(quick_repository, "lenet5", "int8"),
+    )
     text = batch1_profile(fp32, int8, np.zeros((1, 1, 32, 32), np.float32), config, "lenet5")
     assert "{" not in text and "}" not in text, text
     conv = re.search(r"convolutions take (\d+\.\d\d) ms in float32 and (\d+\.\d\d) ms in INT8", text)

@@ -33,10 +33,15 @@ def test_histogram_quantile_interpolates_like_promql() -> None:
 
 
 def test_targets_know_which_way_is_good() -> None:
-    assert Target("b", "speed", 2.0, 1.4, ">=").met and Target("b", "speed", 2.0, 1.4, ">=").margin == pytest.approx(0.4286, 1e-3)
+    assert Target("b", "speed", 2.0, 1.4, ">=").met and Target("b", "speed", 2.0, 1.4, ">=").margin == pytest.approx(
+        0.4286, 1e-3
+    )
     missed = Target("b", "latency", 1.5, 1.0, "<=", "ms")
     assert not missed.met and missed.margin == pytest.approx(-0.5)
-    assert not Target("b", "x", math.nan, 1.0, "<=").met and Target("b", "x", math.nan, 1.0, "<=").to_dict()["value"] is None
+    assert (
+        not Target("b", "x", math.nan, 1.0, "<=").met
+        and Target("b", "x", math.nan, 1.0, "<=").to_dict()["value"] is None
+    )
 
 
 class FakeClock:
@@ -67,8 +72,15 @@ def test_interleave_alternates_and_fixes_the_work_per_turn() -> None:
         return lambda: (order.append(name), work())
 
     # Costs and block in powers of two: the fake clock's sums stay exact.
-    timed = interleave({"a": traced("a", 2**-6), "b": traced("b", 2**-5)}, rounds=3, block_s=2**-3, max_calls=100,
-                       warmup_calls=1, clock=clock, sleep=clock.sleep)  # fmt: skip
+    timed = interleave(
+        {"a": traced("a", 2**-6), "b": traced("b", 2**-5)},
+        rounds=3,
+        block_s=2**-3,
+        max_calls=100,
+        warmup_calls=1,
+        clock=clock,
+        sleep=clock.sleep,
+    )
     assert len(timed["a"].calls) == 3 * 8 and len(timed["b"].calls) == 3 * 4
     assert timed["a"].median_s == 2**-6 and timed["b"].median_s == 2**-5
     calls = order[2:]  # after one warm-up call each
@@ -79,7 +91,15 @@ def test_interleave_alternates_and_fixes_the_work_per_turn() -> None:
 
 def test_interleave_stops_adding_rounds_after_max_seconds() -> None:
     clock = FakeClock()
-    timed = interleave({"slow": clock.work(1.0)}, rounds=50, block_s=1.0, max_calls=1, warmup_calls=1,
-                       max_seconds=5.0, clock=clock, sleep=clock.sleep)  # fmt: skip
+    timed = interleave(
+        {"slow": clock.work(1.0)},
+        rounds=50,
+        block_s=1.0,
+        max_calls=1,
+        warmup_calls=1,
+        max_seconds=5.0,
+        clock=clock,
+        sleep=clock.sleep,
+    )
     rounds = len(timed["slow"].round_medians)
     assert 2 <= rounds <= 7, f"ran {rounds} rounds of 1 s against a 5 s bound"

@@ -208,8 +208,6 @@ def copies(stages: list[Stage], s: Stage) -> list[Copy]:
                 words = [expand(w, args) for w in shlex.split(rest)]
                 destination = words[-1]
                 if not destination.startswith("/"):
-                    destination = str(Path(current) / destination) + (
-                        "/" if destination.endswith("/") else ""
-                    )
+                    destination = str(Path(current) / destination) + ("/" if destination.endswith("/") else "")
                 found.append(Copy(tuple(words[:-1]), destination, flags.get("from"), instruction.line))
     return found

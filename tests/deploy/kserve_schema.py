@@ -59,9 +59,9 @@ def read_models(models_dir: Path) -> dict[str, dict]:
                 continue
             fields = {}
             for stmt in node.body:
-                if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name):
-                    if stmt.targets[0].id in ("openapi_types", "attribute_map"):
-                        fields[stmt.targets[0].id] = ast.literal_eval(stmt.value)
+                target = stmt.targets[0] if isinstance(stmt, ast.Assign) else None
+                if isinstance(target, ast.Name) and target.id in ("openapi_types", "attribute_map"):
+                    fields[target.id] = ast.literal_eval(stmt.value)
             if "openapi_types" in fields:
                 models[node.name] = {
                     "types": fields["openapi_types"],
@@ -143,9 +143,7 @@ def main(argv: list[str]) -> int:
     dist_info = next(wheel.glob("kserve-*.dist-info"))
     version = dist_info.name.removeprefix("kserve-").removesuffix(".dist-info")
     latest = kv.latest_version()
-    definitions = kv.schema_contents(
-        f"kubernetes-json-schema/v{latest}-local-strict/_definitions.json", latest
-    )
+    definitions = kv.schema_contents(f"kubernetes-json-schema/v{latest}-local-strict/_definitions.json", latest)
     schema = generate(wheel / "kserve" / "models", version, set(definitions["$defs"]))
     SCHEMAS.mkdir(exist_ok=True)
     out = SCHEMAS / "kserve.json"

@@ -174,9 +174,7 @@ def read_pins(path: Path) -> tuple[dict[str, str], list[str], list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--write", action="store_true", help="write deploy/requirements-*.txt (default: print)"
-    )
+    parser.add_argument("--write", action="store_true", help="write deploy/requirements-*.txt (default: print)")
     args = parser.parse_args(argv)
     for pin_file in PIN_FILES:
         text = render(pin_file)

@@ -73,9 +73,7 @@ def stages() -> list[df.Stage]:
 def test_compose_file_validates_against_the_compose_spec_schema(compose: dict[str, Any]) -> None:
     schema = json.loads(SCHEMA.read_text())
     jsonschema.Draft201909Validator.check_schema(schema)
-    errors = sorted(
-        jsonschema.Draft201909Validator(schema).iter_errors(compose), key=lambda e: list(e.absolute_path)
-    )
+    errors = sorted(jsonschema.Draft201909Validator(schema).iter_errors(compose), key=lambda e: list(e.absolute_path))
     assert not errors, "\n".join(f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in errors)
 
 

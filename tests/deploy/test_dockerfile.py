@@ -83,18 +83,9 @@ def _runtime_requirement_files(stages: list[df.Stage], target: str) -> list[str]
     files = []
     for s in stages:
         for copy in df.copies(stages, s):
-            files += [
-                src
-                for src in copy.sources
-                if copy.from_stage is None and src.startswith("deploy/requirements")
-            ]
+            files += [src for src in copy.sources if copy.from_stage is None and src.startswith("deploy/requirements")]
     venv_stage = f"{target}-venv"
-    return [
-        src
-        for copy in df.copies(stages, df.stage(stages, venv_stage))
-        for src in copy.sources
-        if src in files
-    ]
+    return [src for copy in df.copies(stages, df.stage(stages, venv_stage)) for src in copy.sources if src in files]
 
 
 @pytest.mark.parametrize("target", RUNTIME_TARGETS)
@@ -103,14 +94,10 @@ def test_runtime_images_have_no_torch_and_no_build_stage_files(stages: list[df.S
     for feeding in (s, df.stage(stages, f"{target}-venv")):
         for st in df.chain(stages, feeding):
             for i in st.instructions:
-                assert i.keyword == "LABEL" or "torch" not in i.args, (
-                    f"Dockerfile:{i.line}: {i.keyword} {i.args}"
-                )
+                assert i.keyword == "LABEL" or "torch" not in i.args, f"Dockerfile:{i.line}: {i.keyword} {i.args}"
     for copy in df.copies(stages, s):
         if copy.from_stage is None:
-            assert not any(src.startswith("models") for src in copy.sources), (
-                "the service needs no models/ (torch)"
-            )
+            assert not any(src.startswith("models") for src in copy.sources), "the service needs no models/ (torch)"
         else:
             assert copy.from_stage in (f"{target}-venv", "repository"), (
                 f"line {copy.line}: COPY --from={copy.from_stage}"
@@ -152,9 +139,7 @@ def test_healthcheck_asks_the_readiness_endpoint(stages: list[df.Stage], target:
     }
     script = next(arg for arg in argv if arg.endswith(".py"))
     assert Path(script) in copied, f"{script} is not copied into the image"
-    source = next(
-        ROOT / src for c in df.copies(stages, s) for src in c.sources if Path(src).name == Path(script).name
-    )
+    source = next(ROOT / src for c in df.copies(stages, s) for src in c.sources if Path(src).name == Path(script).name)
     assert "/v2/health/ready" in source.read_text()
 
 
@@ -235,15 +220,13 @@ def test_dockerignore_lets_every_copied_file_through(stages: list[df.Stage]) -> 
             for source in copy.sources:
                 path = ROOT / source
                 assert path.exists(), f"Dockerfile:{copy.line}: COPY {source}: not in the repository"
-                files = [p for p in path.rglob("*.py")] if path.is_dir() else [path]
+                files = list(path.rglob("*.py")) if path.is_dir() else [path]
                 assert files, source
                 for file in files:
                     if "__pycache__" in file.parts:
                         continue
                     relative = file.relative_to(ROOT).as_posix()
-                    assert in_context(relative, patterns), (
-                        f".dockerignore keeps {relative} (COPY {source}) out"
-                    )
+                    assert in_context(relative, patterns), f".dockerignore keeps {relative} (COPY {source}) out"
 
 
 def test_dockerignore_keeps_the_rest_out() -> None:
@@ -266,7 +249,7 @@ def test_dockerignore_keeps_the_rest_out() -> None:
 
 def test_documented_build_commands_name_real_targets_and_arguments(stages: list[df.Stage]) -> None:
     args = {i.args.partition("=")[0] for s in stages for i in s.all("ARG")}
-    args |= {m for m in re.findall(r"^ARG (\w+)", df.DOCKERFILE.read_text(), re.MULTILINE)}
+    args |= set(re.findall(r"^ARG (\w+)", df.DOCKERFILE.read_text(), re.MULTILINE))
     targets = {s.name for s in stages}
     documents = [ROOT / "docs" / "deployment.md", ROOT / "deploy" / "README.md"]
     commands = [line for doc in documents for line in doc.read_text().splitlines() if "docker build" in line]

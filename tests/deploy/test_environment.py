@@ -37,10 +37,7 @@ def deployment_environments() -> list[tuple[str, dict[str, str | None]]]:
     stages = df.parse()
     found = [(f"Dockerfile ({t})", df.environment(stages, df.stage(stages, t))) for t in ("cpu", "gpu")]
     compose = interpolate(yaml.safe_load(COMPOSE.read_text()), {}, [])
-    found += [
-        (f"docker-compose.yml ({name})", service["environment"])
-        for name, service in compose["services"].items()
-    ]
+    found += [(f"docker-compose.yml ({name})", service["environment"]) for name, service in compose["services"].items()]
     for path in sorted((ROOT / "deploy").rglob("*.yaml")):
         for doc in yaml.safe_load_all(path.read_text()):
             if doc:
@@ -48,12 +45,8 @@ def deployment_environments() -> list[tuple[str, dict[str, str | None]]]:
     return found
 
 
-@pytest.mark.parametrize(
-    "where,env", deployment_environments(), ids=lambda x: x if isinstance(x, str) else ""
-)
-def test_settings_exist_and_parse(
-    where: str, env: dict[str, str | None], monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.mark.parametrize("where,env", deployment_environments(), ids=lambda x: x if isinstance(x, str) else "")
+def test_settings_exist_and_parse(where: str, env: dict[str, str | None], monkeypatch: pytest.MonkeyPatch) -> None:
     from service.settings import Settings
 
     fields = {f"{PREFIX}{name.upper()}" for name in Settings.model_fields}

@@ -116,9 +116,7 @@ def test_pod_runs_the_images_user_read_only(stages: list[df.Stage]) -> None:
     pod = by_kind("Deployment")["spec"]["template"]["spec"]
     uid, _, gid = df.stage(stages, "gpu").last("USER").args.partition(":")  # type: ignore[union-attr]
     assert pod["securityContext"]["runAsNonRoot"] is True
-    assert (
-        str(pod["securityContext"]["runAsUser"]) == uid and str(pod["securityContext"]["runAsGroup"]) == gid
-    )
+    assert str(pod["securityContext"]["runAsUser"]) == uid and str(pod["securityContext"]["runAsGroup"]) == gid
     assert pod["enableServiceLinks"] is False, "service links would put CNNSERVE_PORT=tcp://... in the env"
     container = _container()
     mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
@@ -163,9 +161,7 @@ def test_deployment_environment_matches_the_image(stages: list[df.Stage]) -> Non
 @pytest.fixture(scope="module")
 def kserve_validator() -> jsonschema.Draft202012Validator:
     version = kv.latest_version()
-    definitions = kv.schema_contents(
-        f"kubernetes-json-schema/v{version}-local-strict/_definitions.json", version
-    )
+    definitions = kv.schema_contents(f"kubernetes-json-schema/v{version}-local-strict/_definitions.json", version)
     registry = Registry().with_resource(definitions["$id"], Resource.from_contents(definitions))
     schema = json.loads(KSERVE_SCHEMA.read_text())
     jsonschema.Draft202012Validator.check_schema(schema)
@@ -217,7 +213,4 @@ def test_inference_service_is_a_v2_predictor_on_the_same_image(stages: list[df.S
     }
     image_env = df.environment(stages, df.stage(stages, "gpu"))
     assert env["CNNSERVE_PROVIDERS"] == image_env["CNNSERVE_PROVIDERS"]
-    assert (
-        isvc["spec"]["predictor"]["minReplicas"] >= 1
-        and isvc["spec"]["predictor"]["enableServiceLinks"] is False
-    )
+    assert isvc["spec"]["predictor"]["minReplicas"] >= 1 and isvc["spec"]["predictor"]["enableServiceLinks"] is False

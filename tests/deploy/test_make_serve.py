@@ -48,12 +48,26 @@ def _digit_png(index: int) -> tuple[bytes, int]:
 def test_make_serve_serves_lenet5_while_the_build_goes_on(tmp_path: Path) -> None:
     port = _free_port()
     log = tmp_path / "build.log"
-    command = ["make", "--no-print-directory", "serve", f"REPO={tmp_path / 'repo'}", f"CHECKPOINTS={tmp_path / 'runs'}",
-               f"BUILD_LOG={log}", f"PORT={port}"]  # fmt: skip
+    command = [
+        "make",
+        "--no-print-directory",
+        "serve",
+        f"REPO={tmp_path / 'repo'}",
+        f"CHECKPOINTS={tmp_path / 'runs'}",
+        f"BUILD_LOG={log}",
+        f"PORT={port}",
+    ]
     started = time.monotonic()
     server_log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115 - closed below
-    make = subprocess.Popen(command, cwd=ROOT, stdout=server_log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            start_new_session=True, env={**os.environ, "CNNSERVE_LOG_LEVEL": "warning"})  # fmt: skip
+    make = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        stdout=server_log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        env={**os.environ, "CNNSERVE_LOG_LEVEL": "warning"},
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         served_after = None
@@ -73,7 +87,9 @@ def test_make_serve_serves_lenet5_while_the_build_goes_on(tmp_path: Path) -> Non
             hits = 0
             for index in range(10):
                 body, label = _digit_png(index)
-                r = client.post("/predict", params={"model": "lenet5"}, content=body, headers={"content-type": "image/png"})
+                r = client.post(
+                    "/predict", params={"model": "lenet5"}, content=body, headers={"content-type": "image/png"}
+                )
                 assert r.status_code == 200, r.text
                 hits += r.json()["predictions"][0]["top_k"][0]["label"] == str(label)
             assert hits >= 9, f"a trained LeNet-5 reads real digits ({hits}/10)"

@@ -80,9 +80,7 @@ def image_layout(stages: list[df.Stage], target: df.Stage, root: Path) -> Path:
         for source in copy.sources:
             path = df.ROOT / source
             if path.is_dir():
-                shutil.copytree(
-                    path, destination, ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True
-                )
+                shutil.copytree(path, destination, ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True)
             else:
                 target_path = destination / path.name if copy.destination.endswith("/") else destination
                 target_path.parent.mkdir(parents=True, exist_ok=True)
@@ -109,9 +107,7 @@ def container_environment(
     image_env = df.environment(stages, target)
     assert {"CNNSERVE_REPOSITORY", "CNNSERVE_PORT", "CNNSERVE_HOST"} <= image_env.keys(), image_env
     env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("CNNSERVE_") and k not in ("PYTHONPATH", "PYTHONHOME")
+        k: v for k, v in os.environ.items() if not k.startswith("CNNSERVE_") and k not in ("PYTHONPATH", "PYTHONHOME")
     }
     env.update({k: v for k, v in image_env.items() if k != "PATH"})
     env.update(
@@ -149,8 +145,7 @@ def server(
             try:
                 # Readiness means "a model serves": wait for each model of the repository.
                 if httpx.get(f"{srv.url}/v2/health/ready", timeout=2).status_code == 200 and all(
-                    httpx.get(f"{srv.url}/v2/models/{name}/ready", timeout=2).status_code == 200
-                    for name in names
+                    httpx.get(f"{srv.url}/v2/models/{name}/ready", timeout=2).status_code == 200 for name in names
                 ):
                     break
             except httpx.TransportError:
@@ -176,9 +171,7 @@ def test_image_healthcheck_script(server: Server) -> None:
     argv = df.exec_form(df.stage(stages, server.target).last("HEALTHCHECK"))
     workdir = df.workdir(stages, df.stage(stages, server.target))
     # Absolute image paths under WORKDIR map into the copied layout.
-    local = [
-        str(server.app_dir / Path(a).relative_to(workdir)) if a.startswith(workdir + "/") else a for a in argv
-    ]
+    local = [str(server.app_dir / Path(a).relative_to(workdir)) if a.startswith(workdir + "/") else a for a in argv]
     ok = subprocess.run(local, cwd=server.app_dir, env=server.env, capture_output=True, text=True, timeout=30)
     assert ok.returncode == 0, ok.stderr
     env = dict(server.env, CNNSERVE_PORT=str(free_port()))  # nothing listens there
@@ -241,9 +234,7 @@ def test_open_inference_protocol(server: Server) -> None:
     outputs = response.json()["outputs"]
     assert outputs
     for output in outputs:
-        assert output["shape"][0] == 1 and len(output["data"]) == int(np.prod(output["shape"])), output[
-            "name"
-        ]
+        assert output["shape"][0] == 1 and len(output["data"]) == int(np.prod(output["shape"])), output["name"]
 
 
 def test_triton_guide_client_agrees_with_predict(server: Server, tmp_path: Path) -> None:

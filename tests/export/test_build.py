@@ -15,12 +15,12 @@ import torch
 
 import models
 from export import build as build_module
-from export.cli import main
 from export.build import BuildOptions, ExportError, _ordered, build, import_torchvision
+from export.cli import main
 from export.onnx_export import read_metadata
 from export.quantize import QuantizeOptions
-from repository import Repository
 from export.verify import verify_repository
+from repository import Repository
 from training.weights import WeightsError, read_checkpoint, save_checkpoint
 
 
@@ -30,8 +30,14 @@ def lenet_copy(quick_repository: Path, tmp_path: Path) -> BuildOptions:
     shutil.copytree(quick_repository / "lenet5", tmp_path / "repo" / "lenet5")
     source = quick_repository.parent / "checkpoints" / "quick" / "lenet5"
     shutil.copytree(source, tmp_path / "runs" / "quick" / "lenet5")
-    return BuildOptions(models=["lenet5"], repository=tmp_path / "repo", checkpoints=tmp_path / "runs",
-                        quick=True, progress=False, threads=1)
+    return BuildOptions(
+        models=["lenet5"],
+        repository=tmp_path / "repo",
+        checkpoints=tmp_path / "runs",
+        quick=True,
+        progress=False,
+        threads=1,
+    )
 
 
 def snapshot(root: Path) -> dict[str, tuple[int, int] | None]:
@@ -125,7 +131,9 @@ def test_quick_builds_are_labelled(quick_repository: Path) -> None:
 
 def test_build_order_puts_the_fastest_first() -> None:
     assert _ordered(["resnet18", "custom", "lenet5", "resnet18"], ["lenet5", "alexnet", "resnet18"]) == [
-        "lenet5", "resnet18", "custom"
+        "lenet5",
+        "resnet18",
+        "custom",
     ]
 
 
@@ -135,8 +143,19 @@ def test_unknown_model_fails_with_the_known_names(tmp_path: Path) -> None:
 
 
 def test_build_cli_up_to_date(lenet_copy: BuildOptions, capsys: pytest.CaptureFixture) -> None:
-    argv = ["build", "--models", "lenet5", "--repository", str(lenet_copy.repository), "--checkpoints",
-            str(lenet_copy.checkpoints), "--quick", "--threads", "1", "--quiet"]
+    argv = [
+        "build",
+        "--models",
+        "lenet5",
+        "--repository",
+        str(lenet_copy.repository),
+        "--checkpoints",
+        str(lenet_copy.checkpoints),
+        "--quick",
+        "--threads",
+        "1",
+        "--quiet",
+    ]
     assert main(argv) == 0
     assert "lenet5: up-to-date version 1" in capsys.readouterr().out
 
@@ -179,8 +198,21 @@ def test_import_torchvision_publishes_imagenet_preprocessing(resnet18_pth: Path,
     labels = tmp_path / "labels.txt"
     labels.write_text("".join(f"class {i}\n" for i in range(1000)))
     repo = tmp_path / "repo"
-    argv = ["import-torchvision", "resnet18", "--weights", str(resnet18_pth), "--labels", str(labels),
-            "--name", "resnet18-imagenet", "--repository", str(repo), "--threads", "1", "--quiet"]
+    argv = [
+        "import-torchvision",
+        "resnet18",
+        "--weights",
+        str(resnet18_pth),
+        "--labels",
+        str(labels),
+        "--name",
+        "resnet18-imagenet",
+        "--repository",
+        str(repo),
+        "--threads",
+        "1",
+        "--quiet",
+    ]
     assert main(argv) == 0
     assert "resnet18-imagenet: published version 1" in capsys.readouterr().out
     card = Repository(repo).load_card("resnet18-imagenet")

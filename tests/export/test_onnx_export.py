@@ -138,12 +138,12 @@ def test_dynamic_batch(lenet_onnx: tuple[nn.Module, Path]) -> None:
 def test_wrong_size_is_rejected(lenet_onnx: tuple[nn.Module, Path]) -> None:
     _, path = lenet_onnx
     session = make_session(path, threads=1)
-    with pytest.raises(Exception, match="(?i)dimension|shape"):
+    with pytest.raises(Exception, match=r"(?i)dimension|shape"):
         session.run(None, {"input": np.zeros((1, 1, 28, 28), np.float32)})
 
 
 def test_parity_failure_is_reported(lenet_onnx: tuple[nn.Module, Path]) -> None:
-    model, path = lenet_onnx
+    _, path = lenet_onnx
     other = trained_like(models.create_model("lenet5"), (1, 32, 32))
     with torch.no_grad():
         for p in other.parameters():
@@ -153,15 +153,20 @@ def test_parity_failure_is_reported(lenet_onnx: tuple[nn.Module, Path]) -> None:
 
 
 def test_export_error_says_what_failed(tmp_path: Path) -> None:
-    with pytest.raises(ExportError, match="lenet|LeNet5"):
+    with pytest.raises(ExportError, match=r"lenet|LeNet5"):
         export_onnx(models.create_model("lenet5"), tmp_path / "x.onnx", (1, 20, 20))
 
 
 def test_int8_and_fp16_variants(lenet_onnx: tuple[nn.Module, Path], tmp_path: Path) -> None:
     model, path = lenet_onnx
     calibration = np.random.default_rng(0).standard_normal((64, 1, 32, 32), dtype=np.float32)
-    int8 = quantize_int8(path, tmp_path / "model.int8.onnx", calibration, metadata={"precision": "int8"},
-                         options=QuantizeOptions(calibration_images=32))
+    int8 = quantize_int8(
+        path,
+        tmp_path / "model.int8.onnx",
+        calibration,
+        metadata={"precision": "int8"},
+        options=QuantizeOptions(calibration_images=32),
+    )
     fp16 = export_fp16(model, tmp_path / "model.fp16.onnx", (1, 32, 32), metadata={"precision": "fp16"})
     for variant, precision in ((int8, "int8"), (fp16, "fp16")):
         check_onnx(variant)
@@ -188,8 +193,12 @@ def test_replicated_pooling_is_folded_exactly_where_it_only_copies() -> None:
     model = models.create_model("vgg11", num_classes=10).eval()
     folded_net = copy.deepcopy(model)
     folded = fold_replicated_pooling(folded_net, (3, 32, 32))  # five pools: a 1x1 map copied into 7x7
-    assert folded == {"layer": "classifier.0", "grid": [7, 7], "weights_before": 4096 * 512 * 49,
-                      "weights_after": 4096 * 512}  # fmt: skip
+    assert folded == {
+        "layer": "classifier.0",
+        "grid": [7, 7],
+        "weights_before": 4096 * 512 * 49,
+        "weights_after": 4096 * 512,
+    }
     x = torch.randn(4, 3, 32, 32)
     with torch.no_grad():
         expected, got = model(x), folded_net(x)

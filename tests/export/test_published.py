@@ -18,9 +18,9 @@ import pytest
 import models
 from export.cli import main
 from export.onnx_export import graph_signature, make_session, read_metadata
+from export.verify import verify_repository
 from repository import TRITON_CONFIG_FILE, VARIANT_FILES, ModelCard, Repository
 from repository.store import umask
-from export.verify import verify_repository
 
 NAMES = ("lenet5", "resnet18")
 
@@ -163,7 +163,8 @@ def test_int8_variant(quick_repository: Path, name: str) -> None:
     # Per-channel weights: the first convolution's / linear layer's weight has a vector of scales.
     inits = {i.name: i for i in proto.graph.initializer}
     scale_sizes = [
-        int(np.prod(inits[n.input[1]].dims)) for n in proto.graph.node
+        int(np.prod(inits[n.input[1]].dims))
+        for n in proto.graph.node
         if n.op_type == "DequantizeLinear" and n.input[0] in inits and len(inits[n.input[0]].dims) > 1
     ]
     assert scale_sizes and max(scale_sizes) > 1
@@ -202,7 +203,9 @@ def test_config_pbtxt_is_triton_model_config(quick_repository: Path, name: str) 
     fp32 = pb2.DataType.Value("TYPE_FP32")
     # Triton's dims leave out the batch dimension (max_batch_size > 0).
     assert [(t.name, list(t.dims), t.data_type) for t in config.input] == [(t.name, t.shape[1:], fp32) for t in inputs]
-    assert [(t.name, list(t.dims), t.data_type) for t in config.output] == [(t.name, t.shape[1:], fp32) for t in outputs]
+    assert [(t.name, list(t.dims), t.data_type) for t in config.output] == [
+        (t.name, t.shape[1:], fp32) for t in outputs
+    ]
 
 
 # ------------------------------------------------------------------------------------- verify
@@ -255,7 +258,10 @@ def _swap_variant(folder: Path) -> None:
     shutil.copy(folder / "1" / "model.int8.onnx", folder / "1" / "model.onnx")
     card = json.loads((folder / "model.json").read_text())
     fp32 = card["versions"]["1"]["variants"]["fp32"]
-    fp32["sha256"], fp32["bytes"] = sha256_file(folder / "1" / "model.onnx"), (folder / "1" / "model.onnx").stat().st_size
+    fp32["sha256"], fp32["bytes"] = (
+        sha256_file(folder / "1" / "model.onnx"),
+        (folder / "1" / "model.onnx").stat().st_size,
+    )
     (folder / "model.json").write_text(json.dumps(card, indent=2))
 
 

@@ -13,8 +13,8 @@ from tests.models.test_mobilenet import meta_model, n_params, random_state_dict
 from tests.reference import torchvision_layouts
 
 VARIANTS = [f"efficientnet_b{i}" for i in range(8)]
-RESOLUTIONS = dict(zip(VARIANTS, (224, 240, 260, 300, 380, 456, 528, 600)))
-DROPOUT = dict(zip(VARIANTS, (0.2, 0.2, 0.3, 0.3, 0.4, 0.4, 0.5, 0.5)))
+RESOLUTIONS = dict(zip(VARIANTS, (224, 240, 260, 300, 380, 456, 528, 600), strict=True))
+DROPOUT = dict(zip(VARIANTS, (0.2, 0.2, 0.3, 0.3, 0.4, 0.4, 0.5, 0.5), strict=True))
 
 
 @pytest.mark.parametrize("name", VARIANTS)
@@ -63,7 +63,7 @@ def test_stochastic_depth_drops_whole_samples_while_training() -> None:
     assert set(kept.unique().tolist()) == {0.0, 2.0}  # kept rows scaled by 1 / (1 - p)
     assert (kept == kept[:, :1]).all()  # one decision per sample
     assert torch.equal(drop.eval()(x), x)
-    with pytest.raises(ValueError, match="1.5"):
+    with pytest.raises(ValueError, match=r"1\.5"):
         StochasticDepth(1.5)
 
 

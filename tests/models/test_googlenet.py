@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -180,7 +182,7 @@ def test_torchvision_network_keeps_its_departures() -> None:
 
 def test_inception_table_chains() -> None:
     rows = list(INCEPTIONS.values())
-    for previous, row in zip(rows, rows[1:]):
+    for previous, row in itertools.pairwise(rows):
         assert row[0] == previous[1] + previous[3] + previous[5] + previous[6]
 
 

@@ -70,9 +70,7 @@ def test_mobilenet_v1_parameter_count() -> None:
     # Table 6 of the paper: width multiplier, million parameters, million mult-adds at 224.
     [(1.0, 4.2, 569), (0.75, 2.6, 325), (0.5, 1.3, 149), (0.25, 0.5, 41)],
 )
-def test_mobilenet_v1_width_multiplier_matches_table_6(
-    alpha: float, paper_params: float, paper_madds: int
-) -> None:
+def test_mobilenet_v1_width_multiplier_matches_table_6(alpha: float, paper_params: float, paper_madds: int) -> None:
     model = meta_model("mobilenet_v1", alpha=alpha)
     assert n_params(model) / 1e6 == pytest.approx(paper_params, abs=0.05)
     assert multiply_adds(model, 224) / 1e6 == pytest.approx(paper_madds, abs=1)
@@ -122,7 +120,7 @@ def test_depthwise_separable_cost_of_seed_003() -> None:
     assert multiplies(depthwise, x) == 432
     assert multiplies(pointwise, depthwise(x)) == 240
     # The ratio of the seed (and Section 3.1 of the paper): 1/n_c' + 1/f^2.
-    assert (432 + 240) / 2160 == pytest.approx(1 / 5 + 1 / 9)
+    assert pytest.approx(1 / 5 + 1 / 9) == (432 + 240) / 2160
 
 
 # --- MobileNet v2 -----------------------------------------------------------------------------

@@ -62,13 +62,22 @@ def test_cifar_shapes() -> None:
     x = torch.empty(1, 3, 32, 32, device="meta")
     # The reference model's pools round up: 32 -> 16 -> 8, then the 8x8 class maps are averaged.
     assert output_shapes(model, x, nn.Conv2d) == [
-        (192, 32, 32), (160, 32, 32), (96, 32, 32),
-        (192, 16, 16), (192, 16, 16), (192, 16, 16),
-        (192, 8, 8), (192, 8, 8), (10, 8, 8),
-    ]  # fmt: skip
+        (192, 32, 32),
+        (160, 32, 32),
+        (96, 32, 32),
+        (192, 16, 16),
+        (192, 16, 16),
+        (192, 16, 16),
+        (192, 8, 8),
+        (192, 8, 8),
+        (10, 8, 8),
+    ]
     assert [type(m) for m in model.features if not isinstance(m, nn.Sequential)] == [
-        nn.MaxPool2d, nn.Dropout, nn.AvgPool2d, nn.Dropout
-    ]  # fmt: skip
+        nn.MaxPool2d,
+        nn.Dropout,
+        nn.AvgPool2d,
+        nn.Dropout,
+    ]
     assert model(x).shape == (1, 10)
 
 

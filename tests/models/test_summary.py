@@ -14,7 +14,14 @@ from models.__main__ import main as cli
 from models.summary import conv_macs, summarize
 
 ROW_FIELDS = {"name", "type", "input_shape", "output_shape", "params", "trainable_params", "macs", "activations"}
-TOTAL_FIELDS = {"total_params", "trainable_params", "non_trainable_params", "total_macs", "param_bytes", "activation_bytes"}
+TOTAL_FIELDS = {
+    "total_params",
+    "trainable_params",
+    "non_trainable_params",
+    "total_macs",
+    "param_bytes",
+    "activation_bytes",
+}
 
 
 def meta_summary(name: str, shape=None, **kwargs):
@@ -27,12 +34,28 @@ def meta_summary(name: str, shape=None, **kwargs):
     ("name", "layers", "total"),
     [
         ("keras_example_1", [("Conv2d", [1, 8, 8], 10), ("Sigmoid", [1, 8, 8], 0)], 10),
-        ("keras_example_2", [("Conv2d", [5, 8, 8], 50), ("Sigmoid", [5, 8, 8], 0),
-                             ("Conv2d", [2, 6, 6], 92), ("Sigmoid", [2, 6, 6], 0)], 142),
-        ("keras_example_3", [("Conv2d", [8, 98, 98], 224), ("Sigmoid", [8, 98, 98], 0),
-                             ("Conv2d", [1, 96, 96], 73), ("Sigmoid", [1, 96, 96], 0)], 297),
+        (
+            "keras_example_2",
+            [
+                ("Conv2d", [5, 8, 8], 50),
+                ("Sigmoid", [5, 8, 8], 0),
+                ("Conv2d", [2, 6, 6], 92),
+                ("Sigmoid", [2, 6, 6], 0),
+            ],
+            142,
+        ),
+        (
+            "keras_example_3",
+            [
+                ("Conv2d", [8, 98, 98], 224),
+                ("Sigmoid", [8, 98, 98], 0),
+                ("Conv2d", [1, 96, 96], 73),
+                ("Sigmoid", [1, 96, 96], 0),
+            ],
+            297,
+        ),
     ],
-)  # fmt: skip
+)
 def test_keras_examples(name: str, layers: list, total: int) -> None:
     s = meta_summary(name)
     assert [(r.type, r.output_shape, r.params) for r in s.layers] == layers
@@ -41,12 +64,20 @@ def test_keras_examples(name: str, layers: list, total: int) -> None:
 
 # Seed 004's VGG-16 table: output shape and weight count (biases not counted there) of every conv.
 VGG16_TABLE = [
-    ([64, 224, 224], 1_728), ([64, 224, 224], 36_864),
-    ([128, 112, 112], 73_728), ([128, 112, 112], 147_456),
-    ([256, 56, 56], 294_912), ([256, 56, 56], 589_824), ([256, 56, 56], 589_824),
-    ([512, 28, 28], 1_179_648), ([512, 28, 28], 2_359_296), ([512, 28, 28], 2_359_296),
-    ([512, 14, 14], 2_359_296), ([512, 14, 14], 2_359_296), ([512, 14, 14], 2_359_296),
-]  # fmt: skip
+    ([64, 224, 224], 1_728),
+    ([64, 224, 224], 36_864),
+    ([128, 112, 112], 73_728),
+    ([128, 112, 112], 147_456),
+    ([256, 56, 56], 294_912),
+    ([256, 56, 56], 589_824),
+    ([256, 56, 56], 589_824),
+    ([512, 28, 28], 1_179_648),
+    ([512, 28, 28], 2_359_296),
+    ([512, 28, 28], 2_359_296),
+    ([512, 14, 14], 2_359_296),
+    ([512, 14, 14], 2_359_296),
+    ([512, 14, 14], 2_359_296),
+]
 VGG16_POOLS = [[64, 112, 112], [128, 56, 56], [256, 28, 28], [512, 14, 14], [512, 7, 7]]
 VGG16_FCS = [(4096, 102_760_448), (4096, 16_777_216), (1000, 4_096_000)]
 
@@ -131,7 +162,18 @@ def test_depth_rows_aggregate_their_children() -> None:
     with torch.device("meta"):
         model = models.create_model("resnet18")
     top = summarize(model, (3, 224, 224), depth=1)
-    assert [r.name for r in top.layers] == ["conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool", "fc"]
+    assert [r.name for r in top.layers] == [
+        "conv1",
+        "bn1",
+        "relu",
+        "maxpool",
+        "layer1",
+        "layer2",
+        "layer3",
+        "layer4",
+        "avgpool",
+        "fc",
+    ]
     assert top.total_macs == leaves.total_macs and sum(r.params for r in top.layers) == top.total_params
 
 
@@ -163,11 +205,23 @@ def test_cli_text_reads_like_keras(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_cli_options(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli(["summary", "resnet18", "--input", "3x64x64", "--classes", "10", "--depth", "1", "--format", "markdown"]) == 0
+    assert (
+        cli(["summary", "resnet18", "--input", "3x64x64", "--classes", "10", "--depth", "1", "--format", "markdown"])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "| `fc` | Linear | 10 |" in out and "input 3x64x64" in out
     assert cli(["list", "vgg1*", "--format", "json"]) == 0
-    assert {m["name"] for m in json.loads(capsys.readouterr().out)} == {"vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn"}
+    assert {m["name"] for m in json.loads(capsys.readouterr().out)} == {
+        "vgg11",
+        "vgg13",
+        "vgg16",
+        "vgg19",
+        "vgg11_bn",
+        "vgg13_bn",
+        "vgg16_bn",
+        "vgg19_bn",
+    }
 
 
 @pytest.mark.parametrize(

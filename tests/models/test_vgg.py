@@ -81,7 +81,7 @@ def test_vgg16_matches_seed_004_table() -> None:
     model(torch.empty(1, 3, 224, 224, device="meta"))
     for h in hooks:
         h.remove()
-    assert list(zip(shapes, [c.weight.numel() for c in convs])) == table
+    assert list(zip(shapes, [c.weight.numel() for c in convs], strict=True)) == table
     fcs = [m.weight.numel() for m in model.classifier if isinstance(m, nn.Linear)]
     assert fcs == [102_760_448, 16_777_216, 4_096_000]
     assert model.forward_features(torch.empty(1, 3, 224, 224, device="meta")).shape == (1, 512, 7, 7)

@@ -18,7 +18,9 @@ from training.transforms import CenterCrop, Compose, Normalize, Resize, ToTensor
 def reference_tensor(card: ModelCard, image: bytes) -> np.ndarray:
     """(C, H, W) as evaluation in training prepares ``image`` (no EXIF, no draft decoding)."""
     spec = card.input
-    pipeline = Compose([Resize(spec.resize, spec.interpolation), CenterCrop(spec.crop), ToTensor(), Normalize(spec.mean, spec.std)])
+    pipeline = Compose(
+        [Resize(spec.resize, spec.interpolation), CenterCrop(spec.crop), ToTensor(), Normalize(spec.mean, spec.std)]
+    )
     with Image.open(io.BytesIO(image)) as img:
         return pipeline(img.convert(spec.color_mode)).numpy()
 
@@ -28,7 +30,9 @@ def _session(path: Path) -> ort.InferenceSession:
     return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
 
-def direct(repository: Path, name: str, batch: np.ndarray, version: int | None = None, precision: str = "fp32") -> dict[str, np.ndarray]:
+def direct(
+    repository: Path, name: str, batch: np.ndarray, version: int | None = None, precision: str = "fp32"
+) -> dict[str, np.ndarray]:
     """Outputs of the model's ONNX file run directly with ONNX Runtime, one request."""
     repo = Repository(repository)
     version = version or repo.load_card(name).latest_version

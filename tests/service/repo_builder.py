@@ -66,10 +66,15 @@ def _export(net: nn.Module, shape: tuple[int, ...], path: Path) -> None:
 
 def _export_legacy(net: nn.Module, shape: tuple[int, ...], buf: io.BytesIO) -> None:
     torch.onnx.export(
-        _WithProbabilities(net).eval(), torch.zeros(1, *shape), buf, input_names=["input"],
-        output_names=["logits", "probabilities"], opset_version=17, dynamo=False,
+        _WithProbabilities(net).eval(),
+        torch.zeros(1, *shape),
+        buf,
+        input_names=["input"],
+        output_names=["logits", "probabilities"],
+        opset_version=17,
+        dynamo=False,
         dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}, "probabilities": {0: "batch"}},
-    )  # fmt: skip
+    )
 
 
 def _variant(path: Path, precision: str) -> Variant:
@@ -98,11 +103,13 @@ def write_version(root: Path, name: str, version: int, seed: int) -> VersionCard
 
 
 def _input_shape(name: str) -> tuple[int, int, int]:
-    _, options, mode, _, crop, *_ = SPECS[name]
+    _, _, mode, _, crop, *_ = SPECS[name]
     return (3 if mode == "RGB" else 1, crop, crop)
 
 
-def write_model(root: Path, name: str, versions: dict[int, int], *, max_batch_size: int = 16, delay_us: int = 2000) -> ModelCard:
+def write_model(
+    root: Path, name: str, versions: dict[int, int], *, max_batch_size: int = 16, delay_us: int = 2000
+) -> ModelCard:
     """Write ``name`` with ``versions`` ({version: seed}) and its card (last, atomically)."""
     arch, options, mode, resize, crop, mean, std = SPECS[name]
     shape = _input_shape(name)
@@ -122,7 +129,9 @@ def write_model(root: Path, name: str, versions: dict[int, int], *, max_batch_si
         quick=True,
         versions={v: write_version(root, name, v, seed) for v, seed in versions.items()},
         summary=SummaryRecord.model_validate(models.summarize(net, shape, name=arch).to_dict()),
-        canonical_summary=SummaryRecord.model_validate(models.summarize(canonical, info.input_size, name=arch).to_dict()),
+        canonical_summary=SummaryRecord.model_validate(
+            models.summarize(canonical, info.input_size, name=arch).to_dict()
+        ),
         created=_now(),
     )
     Repository(root).write_card(card)

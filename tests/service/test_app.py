@@ -23,11 +23,30 @@ SERVICE = Path(__file__).resolve().parents[2] / "service"
 def test_api_key_guards_everything_but_probes_and_metrics(repository: Path, grey_model: str, start_server) -> None:
     live = start_server(make_settings(repository, api_key="s3cret", variants=["fp32"]))
     with live.client() as c:
-        for path in ("/healthz", "/readyz", "/v2/health/live", "/v2/health/ready", "/metrics", "/docs", "/openapi.json"):
+        for path in (
+            "/healthz",
+            "/readyz",
+            "/v2/health/live",
+            "/v2/health/ready",
+            "/metrics",
+            "/docs",
+            "/openapi.json",
+        ):
             assert c.get(path).status_code == 200, path
-        for method, path in (("GET", "/models"), ("GET", f"/models/{grey_model}"), ("POST", "/predict"),
-                             ("GET", "/v2"), ("GET", f"/v2/models/{grey_model}"), ("POST", f"/v2/models/{grey_model}/infer")):  # fmt: skip
-            for headers in ({}, {"X-API-Key": "wrong"}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic czNjcmV0"}):
+        for method, path in (
+            ("GET", "/models"),
+            ("GET", f"/models/{grey_model}"),
+            ("POST", "/predict"),
+            ("GET", "/v2"),
+            ("GET", f"/v2/models/{grey_model}"),
+            ("POST", f"/v2/models/{grey_model}/infer"),
+        ):
+            for headers in (
+                {},
+                {"X-API-Key": "wrong"},
+                {"Authorization": "Bearer wrong"},
+                {"Authorization": "Basic czNjcmV0"},
+            ):
                 r = c.request(method, path, headers=headers)
                 assert r.status_code == 401, (path, headers)
                 assert r.json()["code"] == "unauthorized" and r.headers["www-authenticate"] == "Bearer"
@@ -42,7 +61,9 @@ def test_body_limit_is_413(repository: Path, grey_model: str, start_server) -> N
         for path in (f"/models/{grey_model}/predict", f"/v2/models/{grey_model}/infer"):
             r = c.post(path, content=big, headers={"content-type": "image/png"})  # Content-Length over the limit
             assert r.status_code == 413 and r.json()["code"] == "payload_too_large"
-            r = c.post(path, content=iter([big[:40_000], big[40_000:]]), headers={"content-type": "image/png"})  # chunked
+            r = c.post(
+                path, content=iter([big[:40_000], big[40_000:]]), headers={"content-type": "image/png"}
+            )  # chunked
             assert r.status_code == 413 and r.json()["code"] == "payload_too_large"
         r = c.post(f"/models/{grey_model}/predict", files={"file": ("x.png", big, "image/png")})
         assert r.status_code == 413
@@ -50,8 +71,12 @@ def test_body_limit_is_413(repository: Path, grey_model: str, start_server) -> N
 
 
 def test_one_error_shape_for_framework_errors(client: httpx.Client, grey_model: str) -> None:
-    for r, status in ((client.get("/no/such/thing"), 404), (client.delete("/models"), 405), (client.get("/predict"), 405),
-                      (client.post(f"/models/{grey_model}/predict", params={"top_k": "many"}, content=b"x"), 422)):  # fmt: skip
+    for r, status in (
+        (client.get("/no/such/thing"), 404),
+        (client.delete("/models"), 405),
+        (client.get("/predict"), 405),
+        (client.post(f"/models/{grey_model}/predict", params={"top_k": "many"}, content=b"x"), 422),
+    ):
         assert r.status_code == status
         body = r.json()
         assert set(body) <= {"error", "code", "status", "details"} and body["status"] == status and body["error"]
@@ -61,9 +86,23 @@ def test_openapi_documents_every_endpoint_with_examples(client: httpx.Client) ->
     assert client.get("/docs").status_code == 200
     spec = client.get("/openapi.json").json()
     paths = spec["paths"]
-    for path in ("/predict", "/models", "/models/{name}", "/models/{name}/summary", "/models/{name}/predict", "/metrics",
-                 "/healthz", "/readyz", "/v2", "/v2/health/live", "/v2/health/ready", "/v2/models/{name}",
-                 "/v2/models/{name}/ready", "/v2/models/{name}/infer", "/v2/models/{name}/versions/{version}/infer"):  # fmt: skip
+    for path in (
+        "/predict",
+        "/models",
+        "/models/{name}",
+        "/models/{name}/summary",
+        "/models/{name}/predict",
+        "/metrics",
+        "/healthz",
+        "/readyz",
+        "/v2",
+        "/v2/health/live",
+        "/v2/health/ready",
+        "/v2/models/{name}",
+        "/v2/models/{name}/ready",
+        "/v2/models/{name}/infer",
+        "/v2/models/{name}/versions/{version}/infer",
+    ):
         assert path in paths, path
     predict_body = paths["/predict"]["post"]["requestBody"]["content"]
     assert {"multipart/form-data", "image/*", "application/json"} <= set(predict_body)
@@ -76,7 +115,10 @@ def test_service_never_imports_torch() -> None:
     pattern = re.compile(r"^\s*(import torch|from torch)", re.MULTILINE)
     offenders = [str(p) for p in SERVICE.rglob("*.py") if pattern.search(p.read_text())]
     assert not offenders
-    code = "import sys, service.app, service.__main__; service.app.create_app(); assert 'torch' not in sys.modules, 'torch'"
+    code = (
+        "import sys, service.app, service.__main__; service.app.create_app(); "
+        "assert 'torch' not in sys.modules, 'torch'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=SERVICE.parent, timeout=60)
 
 
@@ -89,7 +131,17 @@ def _free_port() -> int:
 def test_python_m_service_serves(repository: Path, grey_model: str) -> None:
     port = _free_port()
     env = {**os.environ, "CNNSERVE_VARIANTS": "fp32", "CNNSERVE_POLL_INTERVAL_S": "0", "CNNSERVE_INTRA_OP_THREADS": "1"}
-    args = [sys.executable, "-m", "service", "--repository", str(repository), "--host", "127.0.0.1", "--port", str(port)]
+    args = [
+        sys.executable,
+        "-m",
+        "service",
+        "--repository",
+        str(repository),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     proc = subprocess.Popen(args, cwd=SERVICE.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
@@ -99,7 +151,9 @@ def test_python_m_service_serves(repository: Path, grey_model: str) -> None:
                     break
             except httpx.TransportError:
                 pass
-            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read().decode() if proc.stdout else ""
+            assert proc.poll() is None and time.monotonic() < deadline, (
+                proc.stdout.read().decode() if proc.stdout else ""
+            )
             time.sleep(0.1)
         models = httpx.get(f"http://127.0.0.1:{port}/models").json()["models"]
         assert grey_model in {m["name"] for m in models}

@@ -88,7 +88,9 @@ def test_full_batch_goes_without_waiting_for_the_delay(executor) -> None:
     batcher = DynamicBatcher(model, BatchingConfig(max_batch_size=4, max_queue_delay_microseconds=10_000_000), executor)
 
     async def main():
-        return await asyncio.wait_for(asyncio.gather(*(batcher.submit(np.ones((1, 2), np.float32)) for _ in range(4))), 5)
+        return await asyncio.wait_for(
+            asyncio.gather(*(batcher.submit(np.ones((1, 2), np.float32)) for _ in range(4))), 5
+        )
 
     results = run(main())
     assert model.sizes == [4] and all(r.batch_size == 4 for r in results)
@@ -163,7 +165,9 @@ def _batch_histogram(text: str, model: str) -> tuple[float, float]:
     return float(ones.group(1)), float(count.group(1))
 
 
-def test_concurrent_http_requests_are_batched_and_correct(repository: Path, grey_model: str, start_server, cards) -> None:
+def test_concurrent_http_requests_are_batched_and_correct(
+    repository: Path, grey_model: str, start_server, cards
+) -> None:
     # A 20 ms queue delay (Triton's max_queue_delay_microseconds): concurrent callers share batches.
     live = start_server(make_settings(repository, max_queue_delay_microseconds=20_000, max_batch_size=8))
     shape = cards[grey_model].inputs[0].shape[1:]
@@ -193,7 +197,9 @@ def test_concurrent_http_requests_are_batched_and_correct(repository: Path, grey
 
 def test_full_queue_is_503_with_retry_after_over_http(repository: Path, grey_model: str, start_server, cards) -> None:
     # One request may wait (200 ms for company); the next finds the queue full.
-    live = start_server(make_settings(repository, max_queue_size=1, max_queue_delay_microseconds=200_000, variants=["fp32"]))
+    live = start_server(
+        make_settings(repository, max_queue_size=1, max_queue_delay_microseconds=200_000, variants=["fp32"])
+    )
     x = np.zeros((1, *cards[grey_model].input.shape), np.float32).tolist()
 
     def call(_: int):

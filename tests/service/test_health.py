@@ -19,7 +19,7 @@ pytestmark = pytest.mark.xdist_group("service")
 def test_probes(client: httpx.Client, cards) -> None:
     assert client.get("/healthz").json() == {"live": True}
     r = client.get("/readyz")
-    assert r.status_code == 200 and r.json() == {"ready": True, "models": {name: "READY" for name in cards}}
+    assert r.status_code == 200 and r.json() == {"ready": True, "models": dict.fromkeys(cards, "READY")}
 
 
 def publish(source: Path, target: Path) -> None:
@@ -29,7 +29,9 @@ def publish(source: Path, target: Path) -> None:
     (target / f".{CARD_FILE}.tmp").replace(target / CARD_FILE)
 
 
-def test_empty_repository_is_live_not_ready_until_a_model_arrives(tmp_path: Path, tiny_repository: Path, start_server) -> None:
+def test_empty_repository_is_live_not_ready_until_a_model_arrives(
+    tmp_path: Path, tiny_repository: Path, start_server
+) -> None:
     root = tmp_path / "model_repository"  # does not even exist yet
     live = start_server(make_settings(root, poll_interval_s=0.1), ready=False)
     with live.client() as c:
@@ -42,4 +44,6 @@ def test_empty_repository_is_live_not_ready_until_a_model_arrives(tmp_path: Path
         publish(tiny_repository / "lenet5", root / "lenet5")
         live.wait_until(lambda c: c.get("/v2/health/ready").status_code == 200)
         assert c.get("/readyz").json()["models"] == {"lenet5": "READY"}
-        assert c.post("/predict", json={"tensor": [[[0.0] * 32] * 32]}).status_code == 200  # the only model: the default
+        assert (
+            c.post("/predict", json={"tensor": [[[0.0] * 32] * 32]}).status_code == 200
+        )  # the only model: the default

@@ -22,7 +22,9 @@ def test_metrics_are_labelled_by_model_and_route(client: httpx.Client, cards, gr
     route = "/models/{name}/predict"
     assert f'cnnserve_requests_total{{model="{grey_model}",route="{route}",status="200"}}' in text
     assert f'cnnserve_request_errors_total{{model="{grey_model}",route="{route}",status="422"}}' in text
-    assert f'cnnserve_request_errors_total{{model="",route="{route}",status="404"}}' in text  # unknown names are no label
+    assert (
+        f'cnnserve_request_errors_total{{model="",route="{route}",status="404"}}' in text
+    )  # unknown names are no label
     assert "no-such-model" not in text
     assert f'cnnserve_request_duration_seconds_bucket{{le="0.001",model="{grey_model}",route="{route}"}}' in text
     assert f'cnnserve_batch_size_count{{model="{grey_model}"}}' in text

@@ -70,7 +70,9 @@ class Hammer:
         self.live.wait_until(lambda _: sum(1 for r in self.results if r[1] == version) >= count)
 
 
-def test_hot_reload_new_version_and_new_model_without_dropping_requests(tmp_path: Path, tiny_repository: Path, start_server) -> None:
+def test_hot_reload_new_version_and_new_model_without_dropping_requests(
+    tmp_path: Path, tiny_repository: Path, start_server
+) -> None:
     root = tmp_path / "model_repository"
     root.mkdir()
     publish(tiny_repository / "lenet5", root / "lenet5")
@@ -88,7 +90,9 @@ def test_hot_reload_new_version_and_new_model_without_dropping_requests(tmp_path
         assert versions == sorted(versions) and set(versions) <= {1, 2}
     by_version = {v: np.array(p, np.float32) for _, v, p in hammer.results}
     for version in (1, 2):
-        np.testing.assert_allclose(by_version[version], direct(root, "lenet5", X, version=version)["probabilities"][0], atol=1e-6)
+        np.testing.assert_allclose(
+            by_version[version], direct(root, "lenet5", X, version=version)["probabilities"][0], atol=1e-6
+        )
     assert not np.allclose(by_version[1], by_version[2])
 
     with live.client() as c:
@@ -118,7 +122,11 @@ def test_version_policy_all_serves_every_version(tmp_path: Path, tiny_repository
     with live.client() as c:
         assert _models(c)["lenet5"]["served_versions"] == [1, 2]
         for version in (1, 2):
-            r = c.post("/models/lenet5/predict", params={"version": version}, json={"tensor": X.tolist(), "probabilities": True})
+            r = c.post(
+                "/models/lenet5/predict",
+                params={"version": version},
+                json={"tensor": X.tolist(), "probabilities": True},
+            )
             assert r.json()["version"] == version
             want = direct(root, "lenet5", X, version=version)["probabilities"]
             np.testing.assert_allclose([r.json()["predictions"][0]["probabilities"]], want, atol=1e-6)
@@ -126,8 +134,9 @@ def test_version_policy_all_serves_every_version(tmp_path: Path, tiny_repository
         assert c.get("/v2/models/lenet5/versions/1/ready").status_code == 200
 
 
-def test_broken_models_are_unavailable_with_the_reason_and_the_others_serve(tmp_path: Path, tiny_repository: Path,
-                                                                           start_server) -> None:  # fmt: skip
+def test_broken_models_are_unavailable_with_the_reason_and_the_others_serve(
+    tmp_path: Path, tiny_repository: Path, start_server
+) -> None:
     root = shutil.copytree(tiny_repository, tmp_path / "model_repository")
     _flip_a_byte(root / "lenet5-rgb" / "1" / "model.onnx")  # bad hash: the whole model
     _flip_a_byte(root / "lenet5" / "1" / "model.int8.onnx")  # bad hash: one variant only

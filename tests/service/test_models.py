@@ -60,7 +60,9 @@ def test_summary_text_matches_a_fresh_summarize() -> None:
         assert render_text(SummaryRecord.model_validate(fresh.to_dict())) == fresh.to_text()
 
 
-@pytest.mark.parametrize("path", ["/models/nope", "/models/nope/summary", "/models/..%2F..%2Fetc/summary", "/models/NOPE"])
+@pytest.mark.parametrize(
+    "path", ["/models/nope", "/models/nope/summary", "/models/..%2F..%2Fetc/summary", "/models/NOPE"]
+)
 def test_unknown_model_is_404(client: httpx.Client, path: str) -> None:
     r = client.get(path)
     assert r.status_code == 404

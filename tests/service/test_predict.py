@@ -12,8 +12,8 @@ from PIL import Image
 
 from repository import ModelCard, Repository
 
-from .live import make_settings
 from .helpers import direct, encode, pattern, reference_tensor, sample_photos
+from .live import make_settings
 from .test_preprocess import bomb_png
 
 pytestmark = pytest.mark.xdist_group("service")
@@ -33,9 +33,13 @@ def _assert_error(response: httpx.Response, status: int, code: str | None = None
     return body
 
 
-def test_multipart_image_matches_direct_onnxruntime(client: httpx.Client, repository: Path, cards, rgb_model: str) -> None:
+def test_multipart_image_matches_direct_onnxruntime(
+    client: httpx.Client, repository: Path, cards, rgb_model: str
+) -> None:
     png = encode(pattern((40, 52)))
-    r = client.post("/predict", params={"model": rgb_model, "probabilities": True}, files={"file": ("x.png", png, "image/png")})
+    r = client.post(
+        "/predict", params={"model": rgb_model, "probabilities": True}, files={"file": ("x.png", png, "image/png")}
+    )
     want = direct(repository, rgb_model, reference_tensor(cards[rgb_model], png)[None])["probabilities"]
     np.testing.assert_allclose(_probabilities(r), want, rtol=1e-5, atol=1e-6)
     body = r.json()
@@ -44,17 +48,23 @@ def test_multipart_image_matches_direct_onnxruntime(client: httpx.Client, reposi
     assert body["provider"] == "CPUExecutionProvider"
     top = body["predictions"][0]["top_k"]
     assert len(top) == min(5, card.num_classes) and top[0]["index"] == int(want.argmax())
-    assert top[0]["label"] == card.labels[top[0]["index"]] and top[0]["probability"] == pytest.approx(float(want.max()), rel=1e-5)
+    assert top[0]["label"] == card.labels[top[0]["index"]] and top[0]["probability"] == pytest.approx(
+        float(want.max()), rel=1e-5
+    )
     assert [t["probability"] for t in top] == sorted((t["probability"] for t in top), reverse=True)
     assert set(body["timings"]) == {"decode_ms", "queue_ms", "inference_ms", "total_ms", "batch_size"}
 
 
-def test_several_images_in_one_multipart_request(client: httpx.Client, repository: Path, cards, grey_model: str) -> None:
+def test_several_images_in_one_multipart_request(
+    client: httpx.Client, repository: Path, cards, grey_model: str
+) -> None:
     images = [encode(pattern(seed=i)) for i in range(3)]
     files = [("file", (f"{i}.png", data, "image/png")) for i, data in enumerate(images)]
     r = client.post(f"/models/{grey_model}/predict", params={"probabilities": "true"}, files=files)
     batch = np.stack([reference_tensor(cards[grey_model], data) for data in images])
-    np.testing.assert_allclose(_probabilities(r), direct(repository, grey_model, batch)["probabilities"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        _probabilities(r), direct(repository, grey_model, batch)["probabilities"], rtol=1e-5, atol=1e-6
+    )
 
 
 def test_options_as_multipart_fields(client: httpx.Client, grey_model: str) -> None:
@@ -86,18 +96,24 @@ def test_base64_json_and_tensor_json_agree(client: httpx.Client, repository: Pat
     # (C, H, W) without the batch dimension is one input
     r = client.post(f"/models/{grey_model}/predict", json={"tensor": tensors[0].tolist(), "probabilities": True})
     np.testing.assert_array_equal(_probabilities(r), from_tensor)
-    np.testing.assert_allclose(from_tensor, direct(repository, grey_model, tensors)["probabilities"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        from_tensor, direct(repository, grey_model, tensors)["probabilities"], rtol=1e-5, atol=1e-6
+    )
 
 
 def test_version_and_variant(client: httpx.Client, repository: Path, cards, grey_model: str) -> None:
     card: ModelCard = cards[grey_model]
     version = card.latest_version
     x = np.zeros((1, *card.input.shape), np.float32)
-    r = client.post("/predict", params={"model": grey_model, "version": version, "variant": "int8"}, json={"tensor": x.tolist()})
+    r = client.post(
+        "/predict", params={"model": grey_model, "version": version, "variant": "int8"}, json={"tensor": x.tolist()}
+    )
     assert r.status_code == 200, r.text
     assert (r.json()["version"], r.json()["variant"]) == (version, "int8")
     want = direct(repository, grey_model, x, precision="int8")["probabilities"]
-    got = client.post(f"/models/{grey_model}/predict", json={"tensor": x.tolist(), "variant": "int8", "probabilities": True})
+    got = client.post(
+        f"/models/{grey_model}/predict", json={"tensor": x.tolist(), "variant": "int8", "probabilities": True}
+    )
     np.testing.assert_allclose(_probabilities(got), want, rtol=1e-5, atol=1e-6)
 
 
@@ -113,7 +129,11 @@ def test_version_and_variant(client: httpx.Client, repository: Path, cards, grey
 )
 def test_bad_options(client: httpx.Client, grey_model: str, params: dict, status: int, code: str) -> None:
     query = {"model": grey_model, **params}
-    _assert_error(client.post("/predict", params=query, content=encode(pattern()), headers={"content-type": "image/png"}), status, code)
+    _assert_error(
+        client.post("/predict", params=query, content=encode(pattern()), headers={"content-type": "image/png"}),
+        status,
+        code,
+    )
 
 
 def test_unpublished_or_unloaded_variant_is_404(start_server, tiny_repository: Path) -> None:
@@ -125,7 +145,9 @@ def test_unpublished_or_unloaded_variant_is_404(start_server, tiny_repository: P
             r = c.post("/models/lenet5/predict", params={"variant": variant}, content=encode(pattern()))
             body = _assert_error(r, 404, "variant_not_found")
             assert "available: fp32" in body["error"]
-        assert c.post("/models/lenet5/predict", params={"variant": "fp32"}, content=encode(pattern())).status_code == 200
+        assert (
+            c.post("/models/lenet5/predict", params={"variant": "fp32"}, content=encode(pattern())).status_code == 200
+        )
 
 
 def test_model_must_be_named_when_several_serve(client: httpx.Client, cards) -> None:
@@ -135,13 +157,18 @@ def test_model_must_be_named_when_several_serve(client: httpx.Client, cards) -> 
 
 
 def test_path_and_body_must_agree(client: httpx.Client, grey_model: str, rgb_model: str) -> None:
-    r = client.post(f"/models/{grey_model}/predict", json={"model": rgb_model, "images": [base64.b64encode(encode(pattern())).decode()]})
+    r = client.post(
+        f"/models/{grey_model}/predict",
+        json={"model": rgb_model, "images": [base64.b64encode(encode(pattern())).decode()]},
+    )
     _assert_error(r, 422, "invalid_input")
 
 
 def test_wrong_tensor_shape_names_the_expected_one(client: httpx.Client, grey_model: str, cards) -> None:
     c, h, w = cards[grey_model].input.shape
-    body = _assert_error(client.post(f"/models/{grey_model}/predict", json={"tensor": np.zeros((1, c, h + 1, w)).tolist()}), 422)
+    body = _assert_error(
+        client.post(f"/models/{grey_model}/predict", json={"tensor": np.zeros((1, c, h + 1, w)).tolist()}), 422
+    )
     assert f"[-1 (batch), {c}, {h}, {w}]" in body["error"]
     assert body["details"]["expected"]["shape"] == [-1, c, h, w]
     for bad in ([[1, 2], [3]], "text", [["a"]], []):
@@ -151,7 +178,11 @@ def test_wrong_tensor_shape_names_the_expected_one(client: httpx.Client, grey_mo
 @pytest.mark.parametrize(
     ("kwargs", "status", "code"),
     [
-        ({"content": b"GIF89a but not really", "headers": {"content-type": "image/gif"}}, 415, "unsupported_media_type"),
+        (
+            {"content": b"GIF89a but not really", "headers": {"content-type": "image/gif"}},
+            415,
+            "unsupported_media_type",
+        ),
         ({"content": encode(pattern((64, 64)))[:150], "headers": {"content-type": "image/png"}}, 422, "invalid_input"),
         ({"content": b"hello", "headers": {"content-type": "text/plain"}}, 415, "unsupported_media_type"),
         ({"json": {"images": ["%%% not base64 %%%"]}}, 422, "invalid_input"),
@@ -161,13 +192,31 @@ def test_wrong_tensor_shape_names_the_expected_one(client: httpx.Client, grey_mo
         ({"files": {"file": ("x.png", b"junk", "image/png")}}, 415, "unsupported_media_type"),
         ({"files": {"top_k": (None, "1")}}, 422, "invalid_input"),
         ({"data": {"top_k": "1"}}, 415, "unsupported_media_type"),
-        ({"content": b"--x\r\nbroken", "headers": {"content-type": "multipart/form-data; boundary=x"}}, 422, "invalid_input"),
+        (
+            {"content": b"--x\r\nbroken", "headers": {"content-type": "multipart/form-data; boundary=x"}},
+            422,
+            "invalid_input",
+        ),
         ({"content": bomb_png(), "headers": {"content-type": "image/png"}}, 413, "image_too_large"),
     ],
-    ids=["not-an-image", "truncated", "text-plain", "bad-base64", "images-and-tensor", "empty-json", "bad-json",
-         "junk-file", "form-without-file", "urlencoded-form", "broken-multipart", "decompression-bomb"],
-)  # fmt: skip
-def test_bad_inputs_are_client_errors(client: httpx.Client, grey_model: str, kwargs: dict, status: int, code: str | None) -> None:
+    ids=[
+        "not-an-image",
+        "truncated",
+        "text-plain",
+        "bad-base64",
+        "images-and-tensor",
+        "empty-json",
+        "bad-json",
+        "junk-file",
+        "form-without-file",
+        "urlencoded-form",
+        "broken-multipart",
+        "decompression-bomb",
+    ],
+)
+def test_bad_inputs_are_client_errors(
+    client: httpx.Client, grey_model: str, kwargs: dict, status: int, code: str | None
+) -> None:
     _assert_error(client.post(f"/models/{grey_model}/predict", **kwargs), status, code)
     assert client.get(f"/v2/models/{grey_model}/ready").status_code == 200  # and the server serves on
 

@@ -20,7 +20,9 @@ from .repo_builder import SPECS
 pytestmark = pytest.mark.xdist_group("service")
 
 GREY = InputSpec(shape=[1, 32, 32], color_mode="L", resize=32, crop=32, mean=[0.5], std=[0.5])
-RGB = InputSpec(shape=[3, 32, 32], color_mode="RGB", resize=36, crop=32, mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
+RGB = InputSpec(
+    shape=[3, 32, 32], color_mode="RGB", resize=36, crop=32, mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225]
+)
 
 
 class _Card:  # what reference_tensor reads
@@ -57,7 +59,16 @@ def test_exif_orientation_is_honoured() -> None:
 
 @pytest.mark.parametrize(
     ("mode", "fmt"),
-    [("RGBA", "PNG"), ("P", "GIF"), ("L", "JPEG"), ("CMYK", "JPEG"), ("I;16", "PNG"), ("1", "BMP"), ("RGB", "TIFF"), ("RGB", "WEBP")],
+    [
+        ("RGBA", "PNG"),
+        ("P", "GIF"),
+        ("L", "JPEG"),
+        ("CMYK", "JPEG"),
+        ("I;16", "PNG"),
+        ("1", "BMP"),
+        ("RGB", "TIFF"),
+        ("RGB", "WEBP"),
+    ],
 )
 def test_any_common_format_and_mode(mode: str, fmt: str) -> None:
     img = Image.new("I;16", (50, 30), 3000) if mode == "I;16" else pattern((50, 30)).convert(mode)

@@ -9,7 +9,7 @@ import pytest
 
 from repository import Repository, TensorSpec
 from service.errors import LoadError
-from service.runtime import CPU, RuntimeOptions, session_options, open_session, select_providers
+from service.runtime import CPU, RuntimeOptions, open_session, select_providers, session_options
 
 pytestmark = pytest.mark.xdist_group("service")
 

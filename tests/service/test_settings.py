@@ -31,12 +31,19 @@ def test_defaults() -> None:
 
 def test_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     env = {
-        "CNNSERVE_REPOSITORY": "/srv/models", "CNNSERVE_HOST": "0.0.0.0", "CNNSERVE_PORT": "9000",
-        "CNNSERVE_PROVIDERS": "cuda, CPUExecutionProvider", "CNNSERVE_INTRA_OP_THREADS": "2",
-        "CNNSERVE_MAX_QUEUE_SIZE": "8", "CNNSERVE_MAX_BODY_BYTES": "4096", "CNNSERVE_MAX_IMAGE_PIXELS": "1000",
-        "CNNSERVE_API_KEY": "s3cret", "CNNSERVE_POLL_INTERVAL_S": "0.5", "CNNSERVE_VARIANTS": "fp32,int8",
+        "CNNSERVE_REPOSITORY": "/srv/models",
+        "CNNSERVE_HOST": "0.0.0.0",
+        "CNNSERVE_PORT": "9000",
+        "CNNSERVE_PROVIDERS": "cuda, CPUExecutionProvider",
+        "CNNSERVE_INTRA_OP_THREADS": "2",
+        "CNNSERVE_MAX_QUEUE_SIZE": "8",
+        "CNNSERVE_MAX_BODY_BYTES": "4096",
+        "CNNSERVE_MAX_IMAGE_PIXELS": "1000",
+        "CNNSERVE_API_KEY": "s3cret",
+        "CNNSERVE_POLL_INTERVAL_S": "0.5",
+        "CNNSERVE_VARIANTS": "fp32,int8",
         "CNNSERVE_MAX_QUEUE_DELAY_MICROSECONDS": "0",
-    }  # fmt: skip
+    }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     s = Settings()
@@ -50,9 +57,15 @@ def test_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("CNNSERVE_PORT", "http"), ("CNNSERVE_PORT", "70000"), ("CNNSERVE_MAX_QUEUE_SIZE", "0"),
-     ("CNNSERVE_PROVIDERS", " , "), ("CNNSERVE_VARIANTS", "fp64"), ("CNNSERVE_VERSION_POLICY", "newest")],
-)  # fmt: skip
+    [
+        ("CNNSERVE_PORT", "http"),
+        ("CNNSERVE_PORT", "70000"),
+        ("CNNSERVE_MAX_QUEUE_SIZE", "0"),
+        ("CNNSERVE_PROVIDERS", " , "),
+        ("CNNSERVE_VARIANTS", "fp64"),
+        ("CNNSERVE_VERSION_POLICY", "newest"),
+    ],
+)
 def test_bad_values_fail_at_start(monkeypatch: pytest.MonkeyPatch, key: str, value: str) -> None:
     monkeypatch.setenv(key, value)
     with pytest.raises(ValidationError) as info:

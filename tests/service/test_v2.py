@@ -56,11 +56,15 @@ def test_model_endpoints(tc: triton.InferenceServerClient, cards, grey_model: st
     assert config["input"][0]["dims"] == card.input.shape
 
 
-def test_json_binary_predict_and_direct_agree(tc: triton.InferenceServerClient, client: httpx.Client, repository: Path,
-                                             cards, rgb_model: str) -> None:  # fmt: skip
+def test_json_binary_predict_and_direct_agree(
+    tc: triton.InferenceServerClient, client: httpx.Client, repository: Path, cards, rgb_model: str
+) -> None:
     x = _batch(cards, rgb_model)
     want = direct(repository, rgb_model, x)
-    outputs = [triton.InferRequestedOutput("logits", binary_data=False), triton.InferRequestedOutput("probabilities", binary_data=False)]
+    outputs = [
+        triton.InferRequestedOutput("logits", binary_data=False),
+        triton.InferRequestedOutput("probabilities", binary_data=False),
+    ]
     as_json = tc.infer(rgb_model, _inputs(x, binary=False), outputs=outputs)
     as_binary = tc.infer(rgb_model, _inputs(x, binary=True))  # no outputs named: all, in binary
     for name in ("logits", "probabilities"):
@@ -73,13 +77,23 @@ def test_json_binary_predict_and_direct_agree(tc: triton.InferenceServerClient, 
     assert as_binary.get_response()["model_version"] == str(cards[rgb_model].latest_version)
 
 
-def test_versioned_infer_with_request_id_and_gzip(tc: triton.InferenceServerClient, repository: Path, cards, grey_model: str) -> None:
+def test_versioned_infer_with_request_id_and_gzip(
+    tc: triton.InferenceServerClient, repository: Path, cards, grey_model: str
+) -> None:
     x = _batch(cards, grey_model, n=2, seed=1)
     version = str(cards[grey_model].latest_version)
-    result = tc.infer(grey_model, _inputs(x, binary=True), model_version=version, request_id="abc-1",
-                      outputs=[triton.InferRequestedOutput("probabilities")], request_compression_algorithm="gzip")  # fmt: skip
+    result = tc.infer(
+        grey_model,
+        _inputs(x, binary=True),
+        model_version=version,
+        request_id="abc-1",
+        outputs=[triton.InferRequestedOutput("probabilities")],
+        request_compression_algorithm="gzip",
+    )
     assert result.get_response()["id"] == "abc-1"
-    np.testing.assert_allclose(result.as_numpy("probabilities"), direct(repository, grey_model, x)["probabilities"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        result.as_numpy("probabilities"), direct(repository, grey_model, x)["probabilities"], rtol=1e-5, atol=1e-6
+    )
     assert result.as_numpy("logits") is None  # not asked for
 
 
@@ -114,8 +128,16 @@ def test_variant_parameter(tc: triton.InferenceServerClient, repository: Path, c
         ("no-batch", "FP32", "input", 422, "must be FP32"),
     ],
 )
-def test_wrong_tensors_are_422_naming_the_expected_one(tc: triton.InferenceServerClient, cards, grey_model: str,
-                                                      shape: str, datatype: str, name: str, status: int, needle: str) -> None:  # fmt: skip
+def test_wrong_tensors_are_422_naming_the_expected_one(
+    tc: triton.InferenceServerClient,
+    cards,
+    grey_model: str,
+    shape: str,
+    datatype: str,
+    name: str,
+    status: int,
+    needle: str,
+) -> None:
     c, h, w = cards[grey_model].input.shape
     dims = {"wrong-hw": (1, c, h, w + 3), "ok": (1, c, h, w), "no-batch": (c, h, w)}[shape]
     dtype = {"FP32": np.float32, "FP64": np.float64, "INT32": np.int32}[datatype]
@@ -139,9 +161,13 @@ def test_unknown_model_version_and_output(tc: triton.InferenceServerClient, card
         assert info.value.status() == status, info.value.message()
 
 
-def _raw(client: httpx.Client, model: str, header: dict, binary: bytes = b"", length: int | None = None) -> httpx.Response:
+def _raw(
+    client: httpx.Client, model: str, header: dict, binary: bytes = b"", length: int | None = None
+) -> httpx.Response:
     head = json.dumps(header).encode()
-    headers = {"Inference-Header-Content-Length": str(len(head) if length is None else length)} if binary or length else {}
+    headers = (
+        {"Inference-Header-Content-Length": str(len(head) if length is None else length)} if binary or length else {}
+    )
     return client.post(f"/v2/models/{model}/infer", content=head + binary, headers=headers)
 
 

@@ -23,8 +23,9 @@ def test_train_command_writes_its_files(tmp_path: Path, capsys):
 def test_flags_not_given_stay_none():
     args = build_parser().parse_args(["train", "resnet18"])
     assert args.epochs is None and args.image_size is None and args.lr is None and args.data == "digits"
-    args = build_parser().parse_args(["finetune", "resnet18", "--from", "x.pt", "--data", "digits:5-9:10",
-                                      "--mode", "feature-extract"])
+    args = build_parser().parse_args(
+        ["finetune", "resnet18", "--from", "x.pt", "--data", "digits:5-9:10", "--mode", "feature-extract"]
+    )
     assert args.source == Path("x.pt") and args.mode == "feature-extract"
     assert {"train", "finetune"} <= set(COMMANDS)
 

@@ -76,7 +76,7 @@ def test_digits_task_few_labels_per_class():
     assert splits.labels == ["5", "6", "7", "8", "9"]
     assert splits.name == "digits:5-9:10"
     assert splits.sizes["train"] == 50 and splits.sizes["val"] == 50
-    assert Counter(splits.train.targets.tolist()) == {i: 10 for i in range(5)}
+    assert Counter(splits.train.targets.tolist()) == dict.fromkeys(range(5), 10)
     # Test is every test-split image of the five classes.
     assert 170 <= splits.sizes["test"] <= 190
     again = load_data("digits:5-9:10", image_size=8, in_channels=1)

@@ -21,8 +21,21 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_two_processes_match_one(tmp_path: Path):
     args = ["--epochs", "2", "--limit-train", "256", "--batch-size", "32", "--seed", "1", "-q"]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "export", "train", "lenet5", "--out", str(tmp_path / "ddp"), *args]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "export",
+        "train",
+        "lenet5",
+        "--out",
+        str(tmp_path / "ddp"),
+        *args,
+    ]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("lenet5: test top-1") == 1  # rank 0 reports, rank 1 stays quiet

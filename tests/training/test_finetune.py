@@ -25,8 +25,15 @@ def source(tmp_path_factory) -> Path:
 
 
 def _finetune(out: Path, mode: str, source: Path | None, **changes):
-    options = {"model": "lenet5", "data": TARGET, "out": out, "source": source, "mode": mode, "epochs": 3,
-               "quiet": True}
+    options = {
+        "model": "lenet5",
+        "data": TARGET,
+        "out": out,
+        "source": source,
+        "mode": mode,
+        "epochs": 3,
+        "quiet": True,
+    }
     options.update(changes)
     return finetune(FinetuneConfig(**options))
 
@@ -74,8 +81,16 @@ def test_feature_extract_from_a_torchvision_file_keeps_batchnorm_statistics(tmp_
     state = torchvision_state_dict("resnet18")
     torch.save(state, path)
     result = finetune(
-        FinetuneConfig(model="resnet18", data=TARGET, out=tmp_path / "out", source=path, mode="feature-extract",
-                       epochs=1, image_size=32, quiet=True)
+        FinetuneConfig(
+            model="resnet18",
+            data=TARGET,
+            out=tmp_path / "out",
+            source=path,
+            mode="feature-extract",
+            epochs=1,
+            image_size=32,
+            quiet=True,
+        )
     )
     after = _weights(result.checkpoint)
     changed = [k for k in after if not k.startswith("fc.") and not torch.equal(after[k], state[k].to(after[k].dtype))]

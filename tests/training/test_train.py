@@ -117,8 +117,9 @@ def test_aux_loss_weights_side_heads():
 @pytest.mark.skipif("googlenet" not in models.list_models(), reason="googlenet not registered")
 def test_googlenet_trains_with_aux_heads_and_exports_without(tmp_path: Path):
     result = train(
-        TrainConfig(model="googlenet", data="digits:0-1", out=tmp_path, epochs=1, limit_train=16, batch_size=8,
-                    quiet=True)
+        TrainConfig(
+            model="googlenet", data="digits:0-1", out=tmp_path, epochs=1, limit_train=16, batch_size=8, quiet=True
+        )
     )
     model, ckpt = load_checkpoint(result.checkpoint)
     assert ckpt.meta.recipe.options == {"aux_logits": True}  # trained with them
@@ -131,7 +132,7 @@ def test_googlenet_trains_with_aux_heads_and_exports_without(tmp_path: Path):
 def test_bad_sizes_say_which_size_to_use(tmp_path: Path):
     with pytest.raises(models.InputSizeError, match="train it with --image-size 32"):
         train(quick_config(tmp_path, image_size=28))
-    with pytest.raises(models.UnknownModelError, match="known models: .*lenet5"):
+    with pytest.raises(models.UnknownModelError, match=r"known models: .*lenet5"):
         train(quick_config(tmp_path, model="lenet6"))
 
 

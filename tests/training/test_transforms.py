@@ -39,7 +39,7 @@ def test_random_resized_crop_is_seeded_and_in_bounds():
     rrc = RandomResizedCrop(16)
     torch.manual_seed(3)
     boxes = [rrc.box(40, 30) for _ in range(50)]
-    assert all(0 <= l < r <= 40 and 0 <= t < b <= 30 for l, t, r, b in boxes)
+    assert all(0 <= left < r <= 40 and 0 <= t < b <= 30 for left, t, r, b in boxes)
     torch.manual_seed(3)
     assert boxes == [rrc.box(40, 30) for _ in range(50)]
     assert rrc(_image()).size == (16, 16)
@@ -50,7 +50,7 @@ def test_flip_and_tensor_conversion():
     flip = RandomHorizontalFlip(p=1.0)(img)
     assert np.array_equal(np.asarray(flip), np.asarray(img)[:, ::-1])
     x = ToTensor()(img)
-    assert x.shape == (3, 4, 6) and x.dtype == torch.float32 and 0 <= x.min() and x.max() <= 1
+    assert x.shape == (3, 4, 6) and x.dtype == torch.float32 and x.min() >= 0 and x.max() <= 1
     assert ToTensor()(_image(6, 4, "L")).shape == (1, 4, 6)
     n = Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))(x)
     assert torch.allclose(n, x * 2 - 1)

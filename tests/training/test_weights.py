@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import models
+from tests.reference import torchvision_layouts
 from training.data import Preprocessing
 from training.recipes import Recipe
 from training.weights import (
@@ -21,7 +22,6 @@ from training.weights import (
     replace_head,
     save_checkpoint,
 )
-from tests.reference import torchvision_layouts
 
 
 def torchvision_state_dict(arch: str, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -62,7 +62,9 @@ def test_wrong_architecture_lists_keys_and_names_the_right_one(resnet18_pth: Pat
 
 
 def test_other_head_size_points_at_head_replacement(resnet18_pth: Path):
-    with pytest.raises(WeightsError, match=r"shape mismatches: fc.weight: file \(1000, 512\) vs model \(10, 512\)") as err:
+    with pytest.raises(
+        WeightsError, match=r"shape mismatches: fc.weight: file \(1000, 512\) vs model \(10, 512\)"
+    ) as err:
         load_torchvision_weights(models.create_model("resnet18", num_classes=10), resnet18_pth)
     assert "only the classifier differs" in str(err.value)
 
@@ -74,7 +76,7 @@ def test_state_file_unwrapping_and_bad_files(tmp_path: Path):
     assert load_state_file(wrapped).keys() == state.keys()
 
     (tmp_path / "garbage.pth").write_bytes(b"\x00not a torch file")
-    with pytest.raises(WeightsError, match="cannot read .*garbage.pth as PyTorch weights"):
+    with pytest.raises(WeightsError, match=r"cannot read .*garbage\.pth as PyTorch weights"):
         load_state_file(tmp_path / "garbage.pth")
     torch.save([1, 2, 3], tmp_path / "list.pth")
     with pytest.raises(WeightsError, match="does not hold a state_dict"):
