@@ -113,16 +113,12 @@ def measure(model: str, config: BenchConfig, repository: Path) -> Int8Row:
     card, fp32_path = model_file(repository, model, "fp32")
     version = card.versions[card.latest_version]
     shape = list(card.input.shape)
-    row = Int8Row(model, shape)
-    accuracy = version.verification.get("accuracy", {})
-    row.fp32_top1 = accuracy.get("fp32", {}).get("top1")
+    row = Int8Row(model, shape, fp32_top1=version.verification.top1("fp32"))
     int8 = version.variants.get("int8")
     if int8 is None or not int8.published:
-        judged = version.verification.get("variants", {}).get("int8", {})
-        row.int8_top1 = judged.get("accuracy", {}).get("top1")
         row.error = f"INT8 not published: {int8.reason if int8 else 'the build made none'}"
         return row
-    row.int8_top1 = accuracy.get("int8", {}).get("top1")
+    row.int8_top1 = version.verification.top1("int8")
     _, int8_path = model_file(repository, model, "int8")
     sessions = {"fp32": bare_session(fp32_path), "int8": bare_session(int8_path)}
     rng = np.random.default_rng(config.seed)

@@ -173,11 +173,6 @@ class LoadResult:
     def latency(self) -> Distribution:
         return Distribution.of(self.latencies)
 
-    @property
-    def client_cpu_per_request_s(self) -> float:
-        total = self.ok + sum(v for k, v in self.statuses.items() if k != 200)
-        return self.client_cpu_s / total if total else float("nan")
-
 
 async def _read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:
     head = await reader.readuntil(b"\r\n\r\n")
@@ -191,6 +186,64 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, s
                 return status, headers, bytes(body[:-2])
             del body[-2:]
     return status, headers, await reader.readexactly(int(headers.get("content-length", "0")))
+
+
+_Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+async def _open_connections(host: str, port: int, count: int) -> list[_Connection]:
+    connections = []
+    for _ in range(count):
+        reader, writer = await asyncio.open_connection(host, port, limit=1 << 24)
+        writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        connections.append((reader, writer))
+    return connections
+
+
+async def _close_connections(connections: list[_Connection]) -> None:
+    # Close them all first, then wait: one slow close must not hold the others open.
+    for _, writer in connections:
+        writer.close()
+    for _, writer in connections:
+        with contextlib.suppress(ConnectionError, OSError):
+            await writer.wait_closed()
+
+
+async def _warm_up(connections: list[_Connection], data: bytes, requests: int) -> None:
+    """``requests`` (rounded up to a multiple of the connections) sent and read, not counted."""
+    per_connection = -(-requests // len(connections))
+
+    async def warm(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        for _ in range(per_connection):
+            writer.write(data)
+            await _read_response(reader)
+
+    await asyncio.gather(*(warm(r, w) for r, w in connections))
+
+
+async def _closed_loop(
+    connections: list[_Connection], data: bytes, result: LoadResult, max_requests: int, deadline: float, ok_status: int
+) -> None:
+    """Each connection sends its next request as soon as its response arrived, until either limit."""
+    issued = 0
+
+    async def worker(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal issued
+        while issued < max_requests and time.perf_counter() < deadline:
+            issued += 1
+            sent = time.perf_counter()
+            writer.write(data)
+            try:
+                status, _, _ = await _read_response(reader)
+            except (asyncio.IncompleteReadError, ConnectionError) as exc:
+                result.errors.append(f"{type(exc).__name__}: {exc}")
+                return
+            elapsed = time.perf_counter() - sent
+            result.statuses[status] = result.statuses.get(status, 0) + 1
+            if status == ok_status:
+                result.latencies.append(elapsed)
+
+    await asyncio.gather(*(worker(r, w) for r, w in connections))
 
 
 async def run_load(
@@ -211,49 +264,14 @@ async def run_load(
     """
     data = request.encode(host, port)
     result = LoadResult(concurrency)
-    connections = []
-    for _ in range(concurrency):
-        reader, writer = await asyncio.open_connection(host, port, limit=1 << 24)
-        writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        connections.append((reader, writer))
-
-    async def warm(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
-        for _ in range(n):
-            writer.write(data)
-            await _read_response(reader)
-
-    per_connection = -(-warmup_requests // concurrency) if warmup_requests else 0
+    connections = await _open_connections(host, port, concurrency)
     try:
-        if per_connection:
-            await asyncio.gather(*(warm(r, w, per_connection) for r, w in connections))
-        issued = 0
-        loop_clock = time.perf_counter
-        cpu0, start = time.process_time(), loop_clock()
-        deadline = start + max_seconds
-
-        async def worker(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            nonlocal issued
-            while issued < max_requests and loop_clock() < deadline:
-                issued += 1
-                sent = loop_clock()
-                writer.write(data)
-                try:
-                    status, _, _ = await _read_response(reader)
-                except (asyncio.IncompleteReadError, ConnectionError) as exc:
-                    result.errors.append(f"{type(exc).__name__}: {exc}")
-                    return
-                elapsed = loop_clock() - sent
-                result.statuses[status] = result.statuses.get(status, 0) + 1
-                if status == ok_status:
-                    result.latencies.append(elapsed)
-
-        await asyncio.gather(*(worker(r, w) for r, w in connections))
-        result.wall_s = loop_clock() - start
+        if warmup_requests:
+            await _warm_up(connections, data, warmup_requests)
+        cpu0, start = time.process_time(), time.perf_counter()
+        await _closed_loop(connections, data, result, max_requests, start + max_seconds, ok_status)
+        result.wall_s = time.perf_counter() - start
         result.client_cpu_s = time.process_time() - cpu0
     finally:
-        for _, writer in connections:
-            writer.close()
-        for _, writer in connections:
-            with contextlib.suppress(ConnectionError, OSError):
-                await writer.wait_closed()
+        await _close_connections(connections)
     return result

@@ -83,10 +83,6 @@ class ServerProcess:
         self.ready_s: float | None = None
         self._log = None
 
-    @property
-    def address(self) -> tuple[str, int]:
-        return HOST, self.port
-
     def environment(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CNNSERVE_")}
         env.update({f"CNNSERVE_{k.upper()}": _env_value(v) for k, v in self.settings.items()})

@@ -1,4 +1,4 @@
-"""Summaries of timings: percentiles, medians of interleaved rounds, ratios, targets.
+"""Summaries of timings: percentiles, medians of interleaved rounds, histogram quantiles, targets.
 
 Percentiles use the nearest-rank definition (the value of an actual observation, never an
 interpolation between two), so a p99 of 100 samples is the 99th smallest.
@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-__all__ = ["Distribution", "Target", "histogram_quantile", "median", "percentile", "ratio_of_medians"]
+__all__ = ["Distribution", "Target", "histogram_quantile", "median", "percentile"]
 
 
 def percentile(values: Iterable[float], q: float) -> float:
@@ -55,11 +55,6 @@ def median(values: Iterable[float]) -> float:
         return math.nan
     mid = n // 2
     return data[mid] if n % 2 else (data[mid - 1] + data[mid]) / 2
-
-
-def ratio_of_medians(numerator: Sequence[float], denominator: Sequence[float]) -> float:
-    den = median(denominator)
-    return median(numerator) / den if den and not math.isnan(den) else math.nan
 
 
 @dataclass(frozen=True)

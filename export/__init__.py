@@ -1,8 +1,13 @@
 """ONNX export of the zoo's trained networks, their checks and variants, and publishing them.
 
-* :mod:`export.onnx_export` - the float32 ONNX file, its metadata, parity with PyTorch
-* :mod:`export.quantize` - INT8 (static QDQ) and float16 variants
-* :mod:`export.build` - train or reuse, export, verify and publish (``python -m export build``)
+* :mod:`export.onnx_export` - the float32 ONNX file, its metadata, ``onnx.checker``
+* :mod:`export.measure` - ONNX Runtime against PyTorch (parity), test accuracy, latency
+* :mod:`export.quantize` - INT8 (static QDQ) and float16 files
+* :mod:`export.build` - train or reuse, export, verify and publish (``python -m export build``), in steps:
+  :mod:`export.options` (what a build does), :mod:`export.checkpoints` (train or reuse),
+  :mod:`export.jobs` (a network ready to export), :mod:`export.pipeline` (export, verify, publish),
+  :mod:`export.variants` (INT8 and float16, judged against float32)
+* :mod:`export.torchvision_import` - publish torchvision-format weights (``python -m export import-torchvision``)
 * :mod:`export.verify` - re-check a published repository
 * :mod:`export.report` - docs/model-zoo.md from the published cards
 

@@ -48,7 +48,8 @@ def _add_build(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from export.build import BuildOptions, build, replace_options, summary_line
+    from export.build import build, summary_line
+    from export.options import BuildOptions, replace_options
 
     models_ = [n.strip() for n in args.models.split(",") if n.strip()] if args.models else None
     options = replace_options(
@@ -88,8 +89,9 @@ def _add_import_torchvision(sub: argparse._SubParsersAction) -> argparse.Argumen
 
 
 def cmd_import_torchvision(args: argparse.Namespace) -> int:
-    from export.build import BuildOptions, import_torchvision, replace_options
     from export.onnx_export import ExportError
+    from export.options import BuildOptions, replace_options
+    from export.torchvision_import import import_torchvision
     from repository import RepositoryError
 
     options = replace_options(BuildOptions(), repository=args.repository, threads=args.threads)

@@ -1,4 +1,4 @@
-"""PyTorch -> ONNX, and the checks that the ONNX file computes what the network computes.
+"""PyTorch -> ONNX: the served graph, the metadata that describes it, its signature and ``onnx.checker``.
 
 The exported graph takes one float32 NCHW tensor ``input`` with a dynamic batch dimension
 and returns ``logits`` and ``probabilities`` (the softmax is part of the graph, so a client
@@ -18,8 +18,8 @@ the folded graph with the unchanged network.
 The file also describes itself: name, version, labels and the input spec go into the ONNX
 metadata (``metadata_props``), so a lone ``.onnx`` file is enough to use the model.
 
-Verification (:func:`verify_parity`, :func:`evaluate`) compares ONNX Runtime with PyTorch on
-random and real inputs and measures the test accuracy again through ONNX Runtime.
+:func:`check_onnx` runs ``onnx.checker`` on the file; :mod:`export.measure` runs it through ONNX
+Runtime (parity with PyTorch, accuracy, latency).
 """
 
 from __future__ import annotations
@@ -29,14 +29,12 @@ import copy
 import json
 import logging
 import os
-import time
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import onnx
 import torch
 from torch import Tensor, nn
@@ -51,18 +49,12 @@ __all__ = [
     "ExportError",
     "ExportOptions",
     "ServingModel",
-    "benchmark",
     "check_onnx",
-    "compare_sessions",
-    "evaluate",
     "export_onnx",
     "fold_replicated_pooling",
     "graph_signature",
-    "make_session",
     "read_metadata",
-    "run_session",
     "serving_copy",
-    "verify_parity",
     "write_metadata",
 ]
 
@@ -324,120 +316,3 @@ def check_onnx(path: str | os.PathLike[str]) -> None:
         onnx.checker.check_model(os.fspath(path), full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as err:
         raise ExportError(f"{path} is not a valid ONNX model: {err}") from err
-
-
-def make_session(path: str | os.PathLike[str], threads: int | None = None):
-    """A CPU ONNX Runtime session (``threads``: intra-op threads, ``None`` for ORT's default)."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    # Build machines are shared: a spinning thread pool waiting for a busy core costs more than it saves.
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    if threads:
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-    return ort.InferenceSession(os.fspath(path), sess_options=opts, providers=["CPUExecutionProvider"])
-
-
-def run_session(session: Any, x: np.ndarray, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """Logits and probabilities for ``x`` (N, C, H, W), in batches."""
-    logits, probs = [], []
-    for start in range(0, len(x), batch_size):
-        out = session.run(
-            list(OUTPUT_NAMES), {INPUT_NAME: np.ascontiguousarray(x[start : start + batch_size], np.float32)}
-        )
-        logits.append(out[0])
-        probs.append(out[1])
-    return np.concatenate(logits), np.concatenate(probs)
-
-
-def _torch_logits(net: nn.Module, x: np.ndarray, batch_size: int) -> np.ndarray:
-    out = []
-    with torch.no_grad():
-        for start in range(0, len(x), batch_size):
-            out.append(net(torch.from_numpy(np.ascontiguousarray(x[start : start + batch_size]))).float().numpy())
-    return np.concatenate(out)
-
-
-def verify_parity(
-    model: nn.Module,
-    session: Any,
-    input_shape: Sequence[int],
-    real_inputs: np.ndarray | None = None,
-    *,
-    options: ExportOptions = ExportOptions(),
-    net: nn.Module | None = None,
-) -> dict[str, Any]:
-    """ONNX Runtime vs PyTorch on random inputs and (if given) real ones.
-
-    Returns, per input kind, the largest |logit difference|, the top-1 agreement and how many
-    inputs were compared, plus whether the float32 bounds hold (``passed``). ``net`` is the
-    already prepared :func:`serving_copy`, if the caller has one.
-    """
-    net = net if net is not None else serving_copy(model)
-    rng = np.random.default_rng(options.seed)
-    kinds = {"random": rng.standard_normal((options.random_inputs, *input_shape), dtype=np.float32)}
-    if real_inputs is not None and len(real_inputs):
-        kinds["real"] = np.asarray(real_inputs[: options.real_inputs], dtype=np.float32)
-    report: dict[str, Any] = {"atol": options.atol, "rtol": options.rtol}
-    worst, agree, largest = 0.0, 1.0, 0.0
-    for kind, x in kinds.items():
-        diffs, agreements = [], []
-        for batch_size in options.parity_batch_sizes:
-            ref = _torch_logits(net, x, batch_size)
-            largest = max(largest, float(np.max(np.abs(ref))))
-            got, probs = run_session(session, x, batch_size)
-            diffs.append(float(np.max(np.abs(got - ref))))
-            agreements.append(float(np.mean(got.argmax(1) == ref.argmax(1))))
-            if not np.allclose(probs.sum(1), 1.0, atol=1e-4):
-                raise ExportError("the exported probabilities do not sum to 1: the softmax is not over the classes")
-        report[kind] = {"count": len(x), "max_abs_diff": max(diffs), "top1_agreement": min(agreements)}
-        worst, agree = max(worst, max(diffs)), min(agree, min(agreements))
-    report["batch_sizes"] = list(options.parity_batch_sizes)
-    report["max_abs_diff"] = worst
-    report["top1_agreement"] = agree
-    report["max_abs_logit"] = largest
-    report["tolerance"] = max(options.atol, options.rtol * largest)
-    report["passed"] = worst <= report["tolerance"] and agree == 1.0
-    return report
-
-
-def compare_sessions(reference: Any, candidate: Any, x: np.ndarray, batch_size: int = 32) -> dict[str, Any]:
-    """How far a variant's logits are from the float32 model's on ``x`` (informative, no bound)."""
-    ref, _ = run_session(reference, x, batch_size)
-    got, _ = run_session(candidate, x, batch_size)
-    return {
-        "count": len(x),
-        "max_abs_diff": float(np.max(np.abs(got.astype(np.float32) - ref))),
-        "top1_agreement": float(np.mean(got.argmax(1) == ref.argmax(1))),
-    }
-
-
-def evaluate(session: Any, images: np.ndarray, targets: np.ndarray, batch_size: int = 64) -> dict[str, float]:
-    """Top-1 (and top-5, with at least 5 classes) accuracy in percent through ONNX Runtime."""
-    logits, _ = run_session(session, images, batch_size)
-    targets = np.asarray(targets)
-    out = {"top1": round(100.0 * float(np.mean(logits.argmax(1) == targets)), 3), "count": len(targets)}
-    if logits.shape[1] >= 5:
-        top5 = np.argsort(-logits, axis=1)[:, :5]
-        out["top5"] = round(100.0 * float(np.mean((top5 == targets[:, None]).any(1))), 3)
-    return out
-
-
-def benchmark(
-    session: Any, input_shape: Sequence[int], batch_sizes: Iterable[int] = (1,), seconds: float = 0.5
-) -> dict[str, float]:
-    """Median latency in milliseconds per batch size (``latency_ms_b{n}``): a rough CPU figure, not a benchmark."""
-    out = {}
-    for batch in batch_sizes:
-        x = np.zeros((batch, *input_shape), dtype=np.float32)
-        session.run(None, {INPUT_NAME: x})  # warm-up: first run allocates
-        times: list[float] = []
-        deadline = time.perf_counter() + seconds
-        while len(times) < 3 or (time.perf_counter() < deadline and len(times) < 200):
-            start = time.perf_counter()
-            session.run(None, {INPUT_NAME: x})
-            times.append(time.perf_counter() - start)
-        out[f"latency_ms_b{batch}"] = round(1000 * float(np.median(times)), 3)
-    return out

@@ -45,36 +45,34 @@ def zoo_rows(cards: Sequence[ModelCard]) -> list[dict[str, Any]]:
     for card in cards:
         version = card.versions[card.latest_version]
         training, check = version.training, version.verification
-        metrics = training.get("metrics", {})
-        accuracy = check.get("accuracy", {})
-        speed = check.get("speed", {})
+        metrics, parity, speed = training.metrics, check.parity, check.speed
         int8 = version.variants.get("int8")
-        fp32_ms, int8_ms = speed.get("fp32", {}).get("latency_ms_b1"), speed.get("int8", {}).get("latency_ms_b1")
-        judged = check.get("variants", {}).get("int8", {})
+        fp32_ms = speed.fp32.get("latency_ms_b1") if speed else None
+        int8_ms = speed.int8.get("latency_ms_b1") if speed and speed.int8 else None
         rows.append(
             {
                 "name": card.name,
                 "params": card.summary.total_params,
                 "macs": card.summary.total_macs,
                 "input": "x".join(map(str, card.input.shape)),
-                "test_top1": metrics.get("test_top1"),
-                "test_top5": metrics.get("test_top5"),
-                "onnx_top1": accuracy.get("fp32", {}).get("top1"),
-                "epochs": training.get("epochs"),
-                "best_epoch": training.get("best_epoch"),  # 1-based, as in metrics.json
-                "seconds": training.get("seconds"),
-                "int8_top1": accuracy.get("int8", {}).get("top1", judged.get("accuracy", {}).get("top1")),
+                "test_top1": metrics.test_top1 if metrics else None,
+                "test_top5": metrics.test_top5 if metrics else None,
+                "onnx_top1": check.top1("fp32"),
+                "epochs": training.epochs,
+                "best_epoch": training.best_epoch,  # 1-based, as in metrics.json
+                "seconds": training.seconds,
+                "int8_top1": check.top1("int8"),
                 "int8_published": bool(int8 and int8.published),
                 "int8_reason": int8.reason if int8 else "not built",
                 "fp32_ms_b1": fp32_ms,
                 "int8_ms_b1": int8_ms,
                 "int8_speedup_b1": fp32_ms / int8_ms if fp32_ms and int8_ms else None,
-                "parity_real": check.get("parity", {}).get("real", {}).get("max_abs_diff"),
-                "parity_random": check.get("parity", {}).get("random", {}).get("max_abs_diff"),
-                "max_abs_logit": check.get("parity", {}).get("max_abs_logit"),
+                "parity_real": parity.real.max_abs_diff if parity and parity.real else None,
+                "parity_random": parity.random.max_abs_diff if parity else None,
+                "max_abs_logit": parity.max_abs_logit if parity else None,
                 "quick": card.quick,
-                "machine": training.get("machine"),
-                "device": training.get("device"),
+                "machine": training.machine,
+                "device": training.device,
             }
         )
     return rows
@@ -103,6 +101,24 @@ def _table_head() -> str:
     return "| " + " | ".join(COLUMNS) + " |\n" + "|---" * len(COLUMNS) + "|"
 
 
+def _table_row(r: dict[str, Any]) -> str:
+    int8 = (
+        f"{_num(r['int8_top1'])}"
+        if r["int8_published"]
+        else f"not published: {r['int8_reason']}"
+        if r["int8_top1"] is None
+        else f"{_num(r['int8_top1'])} (not published)"
+    )
+    bar = "" if r["test_top1"] is None else (" ✗" if r["test_top1"] < (98 if r["name"] == "lenet5" else 97) else "")
+    return (
+        f"| `{r['name']}` | {r['input']} | {r['params']:,} | {_fmt_count(r['macs'])} | "
+        f"**{_num(r['test_top1'])}**{bar} | {_num(r['test_top5'])} | {_num(r['onnx_top1'])} | "
+        f"{r['epochs']} ({r['best_epoch']}) | {_num(r['seconds'], 1)} | {int8} | {_num(r['fp32_ms_b1'], 3)} | "
+        f"{_num(r['int8_ms_b1'], 3)} | {_num(r['int8_speedup_b1'])}x | {_parity(r)} | "
+        f"`python -m training train {r['name']}` |"
+    )
+
+
 def write_zoo_page(repository: Path, path: Path) -> Path:
     repo = Repository(repository)
     cards = [repo.load_card(name) for name in repo.names()]
@@ -111,23 +127,7 @@ def write_zoo_page(repository: Path, path: Path) -> Path:
     order = {n: i for i, n in enumerate(DEFAULT_SET)}
     cards.sort(key=lambda c: (order.get(c.name, len(order)), c.name))
     rows = zoo_rows(cards)
-    lines = []
-    for r in rows:
-        int8 = (
-            f"{_num(r['int8_top1'])}"
-            if r["int8_published"]
-            else f"not published: {r['int8_reason']}"
-            if r["int8_top1"] is None
-            else f"{_num(r['int8_top1'])} (not published)"
-        )
-        bar = "" if r["test_top1"] is None else (" ✗" if r["test_top1"] < (98 if r["name"] == "lenet5" else 97) else "")
-        lines.append(
-            f"| `{r['name']}` | {r['input']} | {r['params']:,} | {_fmt_count(r['macs'])} | "
-            f"**{_num(r['test_top1'])}**{bar} | {_num(r['test_top5'])} | {_num(r['onnx_top1'])} | "
-            f"{r['epochs']} ({r['best_epoch']}) | {_num(r['seconds'], 1)} | {int8} | {_num(r['fp32_ms_b1'], 3)} | "
-            f"{_num(r['int8_ms_b1'], 3)} | {_num(r['int8_speedup_b1'])}x | {_parity(r)} | "
-            f"`python -m export train {r['name']}` |"
-        )
+    lines = [_table_row(r) for r in rows]
     total = sum(r["seconds"] or 0 for r in rows)
     machines = (
         ", ".join(sorted({f"{r['machine']} ({r['device']})" for r in rows if r["machine"]})) or "an unrecorded machine"
@@ -160,7 +160,7 @@ ONNX and published by `python -m export build`. This page is written from the pu
         + "\n".join(lines)
         + """
 
-`python -m export train NAME` trains with the network's recipe (`export/recipes.py`: optimizer, learning rate,
+`python -m training train NAME` trains with the network's recipe (`training/recipes.py`: optimizer, learning rate,
 schedule, epochs, batch size, resolution) and writes `runs/NAME/metrics.json` with the per-epoch history;
 `python -m export build` trains, exports and publishes the whole set.
 """

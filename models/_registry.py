@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
@@ -98,6 +99,8 @@ class UnknownModelError(KeyError):
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
+# Old names that still build their network, with a DeprecationWarning naming the new one.
+_DEPRECATED_NAMES: dict[str, str] = {}
 M = TypeVar("M", bound=nn.Module)
 
 
@@ -108,12 +111,17 @@ def register_model(**info: Any) -> Callable[[Callable[..., M]], Callable[..., M]
     for the class count, input channels and (where the builder sets ``model.resolution``) the
     canonical resolution asked for. Calling the builder directly or through
     :func:`create_model` gives the same module.
+
+    ``deprecated_names`` (a tuple) are former names of the network: :func:`create_model` and
+    :func:`get_model_info` still take them, warning, and :func:`list_models` leaves them out.
     """
 
     def wrap(builder: Callable[..., M]) -> Callable[..., M]:
         name = info.pop("name", builder.__name__)
-        if name in _REGISTRY:
-            raise ValueError(f"model {name!r} is registered twice")
+        old_names = info.pop("deprecated_names", ())
+        for taken in (name, *old_names):
+            if taken in _REGISTRY or taken in _DEPRECATED_NAMES:
+                raise ValueError(f"model {taken!r} is registered twice")
         desc = info.pop("description", None) or (builder.__doc__ or "").strip().split("\n")[0]
 
         @functools.wraps(builder)
@@ -123,6 +131,7 @@ def register_model(**info: Any) -> Callable[[Callable[..., M]], Callable[..., M]
             return model
 
         _REGISTRY[name] = ModelInfo(name=name, builder=build, description=desc, **info)
+        _DEPRECATED_NAMES.update(dict.fromkeys(old_names, name))
         return build
 
     return wrap
@@ -164,7 +173,17 @@ def list_models(include: str | Iterable[str] | None = None, exclude: str | Itera
 
 
 def get_model_info(name: str) -> ModelInfo:
+    """What the network registered as ``name`` says about itself; a former name warns and still answers."""
+    return _lookup(name)
+
+
+def _lookup(name: str) -> ModelInfo:
     _ensure_loaded()
+    if name in _DEPRECATED_NAMES:
+        new = _DEPRECATED_NAMES[name]
+        # stacklevel 3: the caller of get_model_info or create_model, both of which call this directly.
+        warnings.warn(f"model name {name!r} is deprecated; use {new!r}", DeprecationWarning, stacklevel=3)
+        name = new
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -180,7 +199,7 @@ def create_model(
     ``options`` go to the family's builder (``dropout``, ``width_mult``, ``aux_logits``, ...).
     The module carries ``model.info``, its :class:`ModelInfo` for this configuration.
     """
-    info = get_model_info(name)
+    info = _lookup(name)
     for arg, value in (("num_classes", num_classes), ("in_channels", in_channels)):
         if value is not None:
             if value < 1:

@@ -1,9 +1,10 @@
-"""The course material's worked examples, whose shapes and parameter counts the seeds work out by hand.
+"""The course material's worked examples, whose shapes and parameter counts the lectures work out by hand.
 
-Seed 003 (the deeplearning.ai CNN course): the 39x39 convnet and the 28x28x192 inception module.
-Seed 004 (transfer-learning slides): three Keras ``model.summary()`` exercises. Only the convnet
-classifies; the others have no classification layer, but share the zoo's surface (``forward``
-rejects an input too small with the size it needs) with an identity head.
+Andrew Ng's Convolutional Neural Networks course (deeplearning.ai): the 39x39 convnet of week 1 and
+the 28x28x192 inception module of week 2. The transfer-learning lecture of Ibtissam Abnane's Deep
+Learning course: three Keras ``model.summary()`` exercises. Only the convnet classifies; the others
+have no classification layer, but share the zoo's surface (``forward`` rejects an input too small
+with the size it needs) with an identity head.
 """
 
 from __future__ import annotations
@@ -19,17 +20,17 @@ from ._registry import Paper, register_model
 
 __all__ = [
     "ConvStack",
+    "CourseConvNet",
     "InceptionModule",
-    "SeedConvNet",
+    "course_convnet",
     "inception_module",
     "keras_example_1",
     "keras_example_2",
     "keras_example_3",
-    "seed_convnet",
 ]
 
 COURSE_CNN = Paper(
-    title="Convolutional neural networks (deeplearning.ai course, seed 003)",
+    title="Convolutional Neural Networks (deeplearning.ai), week 1: a simple convolutional network example",
     authors="Ng",
     year=2017,
     url="https://www.coursera.org/learn/convolutional-neural-networks",
@@ -41,7 +42,7 @@ GOOGLENET_PAPER = Paper(
     url="https://arxiv.org/abs/1409.4842",
 )
 COURSE_TRANSFER = Paper(
-    title="Transfer learning (course slides, seed 004)",
+    title="Deep Learning (course slides), lecture on transfer learning",
     authors="Abnane",
     year=2023,
     url="",
@@ -99,7 +100,7 @@ class InceptionModule(Classifier):
         return x
 
 
-class SeedConvNet(Classifier):
+class CourseConvNet(Classifier):
     """conv 10@3x3/1, conv 20@5x5/2, conv 40@5x5/2 (unpadded), flatten 7x7x40 = 1960, one fc layer.
 
     The course leaves the activation and the output unit open ("logistic regression or softmax");
@@ -173,10 +174,12 @@ def inception_module(*, num_classes: int = 0, in_channels: int = 192, **kwargs) 
     fixed_input_size=True,
     num_classes=10,
     classifier="fc",
+    # Its name until 0.1: "seed" meant the course notes the zoo was built from.
+    deprecated_names=("seed_convnet",),
 )
-def seed_convnet(*, num_classes: int = 10, in_channels: int = 3, **kwargs) -> SeedConvNet:
+def course_convnet(*, num_classes: int = 10, in_channels: int = 3, **kwargs) -> CourseConvNet:
     """The course's example convnet: 39x39x3 -> 37x37x10 -> 17x17x20 -> 7x7x40 -> 1960 -> classes."""
-    return SeedConvNet(num_classes=num_classes, in_channels=in_channels, **kwargs)
+    return CourseConvNet(num_classes=num_classes, in_channels=in_channels, **kwargs)
 
 
 @register_model(
@@ -191,7 +194,7 @@ def seed_convnet(*, num_classes: int = 10, in_channels: int = 3, **kwargs) -> Se
     std=GREY_STD,
 )
 def keras_example_1(*, num_classes: int = 0, in_channels: int = 1, **kwargs) -> ConvStack:
-    """Seed 004's first model.summary(): Conv2D(1, 3) and a sigmoid (10 parameters).
+    """The transfer-learning lecture's first model.summary(): Conv2D(1, 3), a sigmoid (10 parameters).
 
     1x10x10 -> 1x8x8.
     """
@@ -211,9 +214,9 @@ def keras_example_1(*, num_classes: int = 0, in_channels: int = 1, **kwargs) -> 
     std=GREY_STD,
 )
 def keras_example_2(*, num_classes: int = 0, in_channels: int = 1, **kwargs) -> ConvStack:
-    """Seed 004's second model.summary(): Conv2D(5, 3), Conv2D(2, 3), sigmoids (50 + 92 = 142 parameters).
+    """The transfer-learning lecture's second model.summary(): Conv2D(5, 3), Conv2D(2, 3), sigmoids (142 parameters).
 
-    1x10x10 -> 5x8x8 -> 2x6x6.
+    1x10x10 -> 5x8x8 (50 parameters) -> 2x6x6 (92).
     """
     _no_classes("keras_example_2", num_classes)
     return ConvStack(in_channels, (5, 2), **kwargs)
@@ -229,9 +232,9 @@ def keras_example_2(*, num_classes: int = 0, in_channels: int = 1, **kwargs) -> 
     classifier=None,
 )
 def keras_example_3(*, num_classes: int = 0, in_channels: int = 3, **kwargs) -> ConvStack:
-    """Seed 004's third model.summary(): Conv2D(8, 3), Conv2D(1, 3), sigmoids (224 + 73 = 297 parameters).
+    """The transfer-learning lecture's third model.summary(): Conv2D(8, 3), Conv2D(1, 3), sigmoids (297 parameters).
 
-    3x100x100 -> 8x98x98 -> 1x96x96.
+    3x100x100 -> 8x98x98 (224 parameters) -> 1x96x96 (73).
     """
     _no_classes("keras_example_3", num_classes)
     return ConvStack(in_channels, (8, 1), **kwargs)

@@ -1,4 +1,4 @@
-"""LeNet-5 (LeCun et al., 1998), as taught in the seeds: 1x32x32 in, 61,706 parameters."""
+"""LeNet-5 (LeCun et al., 1998), as the deeplearning.ai CNN course teaches it: 1x32x32 in, 61,706 parameters."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ LENET_PAPER = Paper(
 class LeNet5(Classifier):
     """conv 6@5x5, pool, conv 16@5x5, pool, fc 120, fc 84, fc num_classes.
 
-    Average pooling and tanh as in the paper; C3 is fully connected to S2 (the seeds'
+    Average pooling and tanh as in the paper; C3 is fully connected to S2 (the course's
     simplification of the paper's sparse connection table), which gives the 61,706 parameters.
     """
 

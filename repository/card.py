@@ -8,20 +8,33 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from .summary import SummaryRecord
 
 __all__ = [
     "CARD_FORMAT",
     "VARIANT_FILES",
+    "AccuracyRecord",
+    "AccuracySource",
+    "Agreement",
     "Architecture",
     "Batching",
+    "Digests",
+    "FoldedPooling",
     "InputSpec",
+    "Latencies",
     "ModelCard",
+    "Number",
+    "ParityRecord",
     "Precision",
+    "SpeedRecord",
     "TensorSpec",
+    "TrainingMetrics",
+    "TrainingRecord",
     "Variant",
+    "VariantJudgement",
+    "VerificationRecord",
     "VersionCard",
 ]
 
@@ -29,6 +42,12 @@ CARD_FORMAT = 1
 VARIANT_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx", "fp16": "model.fp16.onnx"}
 
 Precision = Literal["fp32", "int8", "fp16"]
+# Whose test accuracy: PyTorch's at the end of training, or a precision's ONNX file.
+AccuracySource = Literal["pytorch"] | Precision
+# A number as its writer gave it: pydantic's float would read a card's 1 as 1.0 and so change the card's digest.
+Number = float | int
+# Median latency in milliseconds per batch size, keyed ``latency_ms_b{n}`` (the sizes the build measured).
+Latencies = dict[str, Number]
 
 
 class _Record(BaseModel):
@@ -85,12 +104,164 @@ class Variant(_Record):
     reason: str | None = None
 
 
+class _AsWritten(_Record):
+    """A record that writes back exactly the fields it was given, explicit ``None`` included.
+
+    Cards carry digests of their own JSON (``repository.publish.card_digests``): a card read and
+    written again must not gain a ``null`` for a field its writer left out. Fields absent from an
+    older card (``machine``, ``folded_pooling``) or from one source of training (a checkpoint or
+    torchvision weights) stay absent.
+    """
+
+    @model_serializer(mode="wrap")
+    def _given_fields(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return {key: value for key, value in handler(self).items() if key in self.model_fields_set}
+
+
+class TrainingMetrics(_AsWritten):
+    """The test and validation figures of a checkpoint's training run (percent; the loss is cross-entropy)."""
+
+    test_top1: Number | None = None
+    test_top5: Number | None = None
+    test_loss: Number | None = None
+    val_top1: Number | None = None
+
+
+class TrainingRecord(_AsWritten):
+    """Where a version's weights came from.
+
+    ``source`` "checkpoint" (``export build``) records the checkpoint, its data, recipe, metrics and
+    machine; "torchvision" (``export import-torchvision``) the weights file and its labels file. A
+    version published by another tool may record nothing (``{}``).
+    """
+
+    source: Literal["checkpoint", "torchvision"] | None = None
+    checkpoint: str | None = None
+    weights: str | None = None
+    source_sha256: str | None = None
+    data: str | None = None
+    labels_file: str | None = None
+    split_sizes: dict[str, int] | None = None
+    epochs: int | None = None
+    best_epoch: int | None = Field(None, description="1-based, as in metrics.json")
+    # training.recipes.Recipe.to_dict(): the training package's own record, compared whole.
+    recipe: dict[str, Any] | None = None
+    metrics: TrainingMetrics | None = None
+    seconds: Number | None = None
+    trained_at: str | None = None
+    seed: int | None = None
+    device: str | None = None
+    machine: str | None = None
+    torch: str | None = None
+    quick: bool | None = None
+
+
+class Agreement(_AsWritten):
+    """How closely one model's logits follow another's on ``count`` inputs."""
+
+    count: int
+    max_abs_diff: Number
+    top1_agreement: Number
+
+
+class ParityRecord(_AsWritten):
+    """ONNX Runtime against PyTorch (float32): per kind of input, and overall against the bound.
+
+    ``passed``: ``max_abs_diff`` within ``tolerance`` (``max(atol, rtol * max_abs_logit)``) and
+    every top-1 the same. ``real`` is absent when there were no real inputs to feed.
+    """
+
+    atol: Number
+    rtol: Number
+    random: Agreement
+    real: Agreement | None = None
+    batch_sizes: list[int]
+    max_abs_diff: Number
+    top1_agreement: Number
+    max_abs_logit: Number
+    tolerance: Number
+    passed: bool
+
+
+class AccuracyRecord(_AsWritten):
+    """Test accuracy in percent on ``count`` images (top-5 with at least 5 classes)."""
+
+    top1: Number
+    count: int | None = None
+    top5: Number | None = None
+
+
+class VariantJudgement(_AsWritten):
+    """Why a reduced-precision variant was published or not.
+
+    ``top1_change`` (points against float32) when there is labelled test data; otherwise a float16
+    variant is judged on its top-1 agreement with float32 (``vs_fp32``) and ``note`` says so.
+    """
+
+    vs_fp32: Agreement | None = None
+    top1_change: Number | None = None
+    note: str | None = None
+    published: bool
+
+
+class SpeedRecord(_AsWritten):
+    """The build's rough latencies through ONNX Runtime (float16 is not timed: a CPU only emulates it)."""
+
+    device: str
+    threads: int | None
+    fp32: Latencies
+    int8: Latencies | None = None
+
+
+class FoldedPooling(_AsWritten):
+    """The replicating pooling folded into ``layer`` at export (``export.onnx_export.fold_replicated_pooling``)."""
+
+    # In the order the cards have always listed them (sorted: they come from the ONNX file's JSON metadata).
+    grid: list[int]
+    layer: str
+    weights_after: int
+    weights_before: int
+
+
+class Digests(_AsWritten):
+    """sha256 of the card without its versions, and of this version without its digests."""
+
+    card: str
+    version: str
+
+
+class VerificationRecord(_AsWritten):
+    """What the build checked and measured before it published a version, and the digests that seal it.
+
+    ``accuracy`` is keyed by precision, plus "pytorch" for the figures of training; ``variants``
+    judges the reduced-precision ones. A version published by another tool may record nothing.
+    """
+
+    onnx_checker: dict[Precision, Literal["passed"]] | None = None
+    parity: ParityRecord | None = None
+    accuracy: dict[AccuracySource, AccuracyRecord] | None = None
+    variants: dict[Precision, VariantJudgement] | None = None
+    speed: SpeedRecord | None = None
+    # BuildOptions.export_key() of export.options (export, quantize and batching options), compared whole to
+    # decide a rebuild: typing it here would copy the export package's option dataclasses.
+    export_options: dict[str, Any] | None = None
+    folded_pooling: FoldedPooling | None = None
+    tools: dict[str, str] | None = Field(None, description="versions of torch, onnx and onnxruntime")
+    opset: int | None = None
+    digests: Digests | None = None
+
+    def top1(self, source: AccuracySource) -> float | None:
+        """The test top-1 measured for ``source``, if it was."""
+        record = (self.accuracy or {}).get(source)
+        return None if record is None else record.top1
+
+
 class VersionCard(_Record):
     version: int
     created: str
     variants: dict[Precision, Variant]
-    verification: dict[str, Any] = Field(default_factory=dict)
-    training: dict[str, Any] = Field(default_factory=dict)
+    verification: VerificationRecord = VerificationRecord()
+    training: TrainingRecord = TrainingRecord()
 
 
 class Batching(_Record):

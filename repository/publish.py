@@ -22,12 +22,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .card import VARIANT_FILES, ModelCard, Variant, VersionCard
+from .card import VARIANT_FILES, Digests, ModelCard, Variant, VersionCard
 from .store import Repository, RepositoryError, sha256_file, umask
 from .triton import write_config
 
 __all__ = [
-    "DIGEST_KEY",
     "card_digests",
     "check_digests",
     "file_variant",
@@ -41,9 +40,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# verification[DIGEST_KEY] = {"card": sha256 of the card without its versions, "version": sha256 of this version}
-DIGEST_KEY = "digests"
-
 
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
@@ -53,32 +49,29 @@ def _sha(data: Any) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def _version_body(version: VersionCard) -> dict[str, Any]:
-    body = version.model_dump(mode="json")
-    body["verification"] = {k: v for k, v in body["verification"].items() if k != DIGEST_KEY}
-    return body
-
-
-def card_digests(card: ModelCard, version: VersionCard) -> dict[str, str]:
+def card_digests(card: ModelCard, version: VersionCard) -> Digests:
     """Digests of ``card`` without its versions and of ``version`` without its digests."""
-    return {"card": _sha(card.model_dump(mode="json", exclude={"versions"})), "version": _sha(_version_body(version))}
+    return Digests(
+        card=_sha(card.model_dump(mode="json", exclude={"versions"})),
+        version=_sha(version.model_dump(mode="json", exclude={"verification": {"digests"}})),
+    )
 
 
 def check_digests(card: ModelCard) -> list[str]:
     """Problems: a version whose digest does not match, or a latest version whose card digest does not."""
     problems = []
     for number, version in sorted(card.versions.items()):
-        stored = version.verification.get(DIGEST_KEY)
-        if not isinstance(stored, dict):
+        stored = version.verification.digests
+        if stored is None:
             problems.append(f"{card.name}: version {number} has no digests in the card; was the card edited by hand?")
             continue
         fresh = card_digests(card, version)
-        if stored.get("version") != fresh["version"]:
+        if stored.version != fresh.version:
             problems.append(
                 f"{card.name}: version {number}'s entry in model.json was changed after publishing "
                 "(digest mismatch); rebuild it with `python -m export build` instead of editing the card"
             )
-        if number == card.latest_version and stored.get("card") != fresh["card"]:
+        if number == card.latest_version and stored.card != fresh.card:
             problems.append(
                 f"{card.name}: model.json was changed after publishing (card digest mismatch); "
                 "rebuild with `python -m export build` instead of editing the card"
@@ -132,7 +125,7 @@ def with_version(fields: Mapping[str, Any], previous: ModelCard | None, version:
     created = previous.created if previous is not None else version.created
     draft = ModelCard(**fields, versions={**versions, version.version: version}, created=created)
     digests = card_digests(draft, version)
-    sealed = version.model_copy(update={"verification": {**version.verification, DIGEST_KEY: digests}})
+    sealed = version.model_copy(update={"verification": version.verification.model_copy(update={"digests": digests})})
     return draft.model_copy(update={"versions": {**versions, version.version: sealed}})
 
 

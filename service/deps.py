@@ -17,7 +17,7 @@ from .metrics import Metrics
 from .model_manager import ModelManager, ModelState
 from .settings import Settings
 
-__all__ = ["DataPlaneDep", "MetricsDep", "ModelDep", "RepositoryDep", "SettingsDep", "require_api_key"]
+__all__ = ["DataPlaneDep", "ManagerDep", "MetricsDep", "ModelDep", "SettingsDep", "require_api_key"]
 
 
 async def get_settings(request: Request) -> Settings:
@@ -37,12 +37,12 @@ async def get_metrics(request: Request) -> Metrics:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-RepositoryDep = Annotated[ModelManager, Depends(get_manager)]
+ManagerDep = Annotated[ModelManager, Depends(get_manager)]
 DataPlaneDep = Annotated[DataPlane, Depends(get_dataplane)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 
 
-async def get_model(name: str, manager: RepositoryDep) -> ModelState:
+async def get_model(name: str, manager: ManagerDep) -> ModelState:
     """The state of the model named in the path (404 if unknown); never a path on disk."""
     return manager.get(name)
 

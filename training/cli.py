@@ -74,7 +74,7 @@ def _common_config(args: argparse.Namespace) -> dict:
 
 
 def _report(result) -> None:
-    from .train import DistEnv
+    from .distributed import DistEnv
 
     if not DistEnv.from_env().main or "test_top1" not in result.metrics:
         return

@@ -240,7 +240,7 @@ RECIPES: dict[str, Recipe] = {
     ),
 }
 
-# What `python -m export finetune` changes in a network's recipe: a few labelled images give
+# What `python -m training finetune` changes in a network's recipe: a few labelled images give
 # a handful of steps per epoch, so more epochs of smaller batches, and no early stopping on a
 # validation set of the same few images.
 FINETUNE_OVERRIDES: dict[str, Any] = {"epochs": 30, "batch_size": 16, "patience": None, "warmup_epochs": 0.0}

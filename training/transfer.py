@@ -1,4 +1,4 @@
-"""``python -m export transfer-experiment``: the three transfer-learning modes side by side (seed 004).
+"""``python -m training transfer-experiment``: the three transfer-learning modes side by side.
 
 A source task with plenty of data (digits 0-4, every training image) trains a network; a
 related target task with little labelled data (digits 5-9, ``K`` images per class, for a few
@@ -145,7 +145,7 @@ def write_page(result: TransferResult, path: Path, command: str) -> Path:
     test_size = next(iter(result.target_sizes.values()))["test"]
     text = f"""# Transfer learning: feature extraction, fine-tuning and training from scratch
 
-Seed 004's question, measured: with a network trained on a task with plenty of data, how best
+The transfer-learning lecture's question, measured: with a network trained on a task with plenty of data, how best
 to learn a related task from very few labelled images?
 
 - **Source task**: `{e.source}`, digits 0-4 with every training image ({src["split_sizes"]["train"]} images);

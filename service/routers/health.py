@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from ..deps import RepositoryDep
+from ..deps import ManagerDep
 from ..errors import ServiceNotReady
 from ..schemas import ErrorResponse, LiveResponse, ReadyResponse
 
@@ -22,7 +22,7 @@ async def healthz() -> LiveResponse:
     summary="Readiness: at least one model is ready",
     responses={503: {"model": ErrorResponse, "description": "no model is ready yet"}},
 )
-async def readyz(manager: RepositoryDep) -> ReadyResponse:
+async def readyz(manager: ManagerDep) -> ReadyResponse:
     models = {state.name: state.status for state in manager.states()}
     if not manager.ready:
         raise ServiceNotReady("no model is ready yet", details={"models": models})

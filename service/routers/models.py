@@ -9,7 +9,7 @@ from fastapi.responses import PlainTextResponse, Response
 
 from repository import ModelCard, SummaryRecord, render_text
 
-from ..deps import ModelDep, RepositoryDep
+from ..deps import ManagerDep, ModelDep
 from ..errors import ModelNotReady
 from ..model_manager import READY, ModelState
 from ..schemas import ErrorResponse, ModelList, ModelOverview, VariantOverview, VersionOverview
@@ -79,7 +79,7 @@ def _card(model: ModelState) -> ModelCard:
 
 
 @router.get("/models", response_model=ModelList, summary="Every model, with its status")
-async def list_models(manager: RepositoryDep) -> ModelList:
+async def list_models(manager: ManagerDep) -> ModelList:
     return ModelList(models=[_overview(state) for state in manager.states()])
 
 

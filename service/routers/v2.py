@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from .. import __version__
 from ..dataplane import V2_DATATYPES, DataPlane
-from ..deps import DataPlaneDep, ModelDep, RepositoryDep
+from ..deps import DataPlaneDep, ManagerDep, ModelDep
 from ..errors import InvalidInput, ModelNotReady, ServiceNotReady, VersionNotFound
 from ..model_manager import ModelState
 from ..schemas import ErrorResponse
@@ -111,7 +111,7 @@ async def server_live() -> V2ServerLive:
     summary="Server readiness: a model is ready",
     responses={503: {"model": ErrorResponse}},
 )
-async def server_ready(manager: RepositoryDep) -> V2ServerReady:
+async def server_ready(manager: ManagerDep) -> V2ServerReady:
     if not manager.ready:
         raise ServiceNotReady("no model is ready yet")
     return V2ServerReady(ready=True)
@@ -123,7 +123,7 @@ async def server_metadata() -> V2ServerMetadata:
 
 
 @router.post("/repository/index", response_model=list[V2RepositoryEntry], summary="Models and their state (read-only)")
-async def repository_index(manager: RepositoryDep) -> list[V2RepositoryEntry]:
+async def repository_index(manager: ManagerDep) -> list[V2RepositoryEntry]:
     return [
         V2RepositoryEntry(
             name=s.name, version=str(max(s.versions)) if s.versions else None, state=s.status, reason=s.reason or ""
@@ -187,7 +187,7 @@ async def model_version_ready(model: ModelDep, version: str) -> V2ModelReady:
 @router.get(
     "/models/{name}/config", response_model=V2ModelConfig, summary="Triton-style model configuration", responses=_ERRORS
 )
-async def model_config(model: ModelDep, manager: RepositoryDep) -> V2ModelConfig:
+async def model_config(model: ModelDep, manager: ManagerDep) -> V2ModelConfig:
     servable = model.servable()
     card, batching = servable.card, servable.batcher.config
 

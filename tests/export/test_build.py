@@ -15,12 +15,15 @@ import torch
 
 import models
 from export import build as build_module
-from export.build import BuildOptions, ExportError, _ordered, build, import_torchvision
+from export import pipeline, variants
+from export.build import BuildOptions, ExportError, _ordered, build
 from export.cli import main
 from export.onnx_export import read_metadata
 from export.quantize import QuantizeOptions
+from export.torchvision_import import import_torchvision
 from export.verify import verify_repository
 from repository import Repository
+from repository.card import AccuracyRecord, Agreement, ParityRecord
 from training.weights import WeightsError, read_checkpoint, save_checkpoint
 
 
@@ -77,7 +80,7 @@ def test_changed_checkpoint_publishes_the_next_version(lenet_copy: BuildOptions)
     assert sorted(card.versions) == [1, 2] and card.latest_version == 2
     assert (lenet_copy.repository / "lenet5" / "1" / "model.onnx").read_bytes() == old, "version 1 is kept"
     assert read_metadata(lenet_copy.repository / "lenet5" / "2" / "model.onnx")["version"] == 2
-    assert card.versions[2].training["source_sha256"] != card.versions[1].training["source_sha256"]
+    assert card.versions[2].training.source_sha256 != card.versions[1].training.source_sha256
     assert verify_repository(lenet_copy.repository) == []
     assert build(lenet_copy)[0].status == "up-to-date"
 
@@ -92,30 +95,42 @@ def test_changed_export_options_rebuild(lenet_copy: BuildOptions) -> None:
 
 
 def test_a_variant_below_the_accuracy_bound_is_not_published(lenet_copy: BuildOptions, monkeypatch) -> None:
-    real_evaluate = build_module.evaluate
+    real_evaluate = variants.evaluate_onnx
 
-    def worse_int8(session, images, targets, batch_size=64):
+    def worse_int8(session, images, targets, batch_size=64) -> AccuracyRecord:
         result = real_evaluate(session, images, targets, batch_size)
         if session._model_path.endswith("model.int8.onnx"):
-            result = {**result, "top1": result["top1"] - 5.0}
+            result = result.model_copy(update={"top1": result.top1 - 5.0})
         return result
 
-    monkeypatch.setattr(build_module, "evaluate", worse_int8)
+    monkeypatch.setattr(variants, "evaluate_onnx", worse_int8)
     [result] = build(dataclasses.replace(lenet_copy, force=True))
     assert result.status == "published"
     card = Repository(lenet_copy.repository).load_card("lenet5")
     int8 = card.versions[2].variants["int8"]
     assert not int8.published and "points below float32" in int8.reason and int8.sha256 is None
     assert not (lenet_copy.repository / "lenet5" / "2" / "model.int8.onnx").exists()
-    assert card.versions[2].verification["variants"]["int8"]["top1_change"] == pytest.approx(-5.0)
+    assert card.versions[2].verification.variants["int8"].top1_change == pytest.approx(-5.0)
+    assert card.versions[2].verification.accuracy["int8"].top1 == int8.test_top1
     assert verify_repository(lenet_copy.repository) == []
 
 
 def test_a_failed_export_publishes_nothing(lenet_copy: BuildOptions, monkeypatch) -> None:
-    def diverging(*args, **kwargs):
-        return {"passed": False, "max_abs_diff": 1.0, "tolerance": 1e-4, "top1_agreement": 0.5}
+    def diverging(*args, **kwargs) -> ParityRecord:
+        agreement = Agreement(count=16, max_abs_diff=1.0, top1_agreement=0.5)
+        return ParityRecord(
+            atol=1e-4,
+            rtol=1e-5,
+            random=agreement,
+            batch_sizes=[1, 8],
+            max_abs_diff=1.0,
+            top1_agreement=0.5,
+            max_abs_logit=10.0,
+            tolerance=1e-4,
+            passed=False,
+        )
 
-    monkeypatch.setattr(build_module, "verify_parity", diverging)
+    monkeypatch.setattr(pipeline, "verify_parity", diverging)
     before = snapshot(lenet_copy.repository)
     [result] = build(dataclasses.replace(lenet_copy, force=True))
     assert result.status == "failed" and "differs from PyTorch" in result.message
@@ -126,7 +141,7 @@ def test_quick_builds_are_labelled(quick_repository: Path) -> None:
     for name in ("lenet5", "resnet18"):
         card = Repository(quick_repository).load_card(name)
         assert card.quick is True and "QUICK" in card.description
-        assert card.versions[1].verification["export_options"]["quick"] is True
+        assert card.versions[1].verification.export_options["quick"] is True
 
 
 def test_build_order_puts_the_fastest_first() -> None:
@@ -221,7 +236,10 @@ def test_import_torchvision_publishes_imagenet_preprocessing(resnet18_pth: Path,
     assert spec.mean == list(models.IMAGENET_MEAN) and spec.std == list(models.IMAGENET_STD)
     assert card.labels[1] == "class 1" and card.architecture.name == "resnet18"
     version = card.versions[1]
-    assert version.training["source"] == "torchvision" and version.verification["parity"]["passed"]
+    assert version.training.source == "torchvision" and version.verification.parity.passed
+    assert version.training.labels_file == str(labels) and version.training.metrics is None
+    assert version.verification.accuracy == {} and version.verification.variants["int8"].published is False
+    assert version.verification.variants["fp16"].note is not None
     assert not version.variants["int8"].published and "no labelled test data" in version.variants["int8"].reason
     assert read_metadata(repo / "resnet18-imagenet" / "1" / "model.onnx")["labels"][1] == "class 1"
     assert verify_repository(repo) == []

@@ -18,18 +18,16 @@ import torch
 from torch import nn
 
 import models
+from export.measure import compare_sessions, make_session, verify_parity
 from export.onnx_export import (
     ExportError,
     ExportOptions,
     check_onnx,
-    compare_sessions,
     export_onnx,
     fold_replicated_pooling,
     graph_signature,
-    make_session,
     read_metadata,
     serving_copy,
-    verify_parity,
     write_metadata,
 )
 from export.quantize import QuantizeOptions, export_fp16, quantize_int8
@@ -90,8 +88,8 @@ def test_family_exports_with_parity(name: str, tmp_path: Path) -> None:
     session = make_session(path, threads=1)
     real = np.random.default_rng(1).uniform(-1, 2, (8, *shape)).astype(np.float32)
     report = verify_parity(model, session, shape, real, options=ExportOptions(random_inputs=8, real_inputs=8))
-    assert report["passed"], report
-    assert report["max_abs_diff"] <= 1e-4 and report["top1_agreement"] == 1.0
+    assert report.passed, report
+    assert report.max_abs_diff <= 1e-4 and report.top1_agreement == 1.0
     if name == "googlenet":
         assert model.aux1 is not None, "export drops the auxiliary heads of a copy, not of the model"
         assert "Softmax" in [n.op_type for n in proto.graph.node]
@@ -149,7 +147,7 @@ def test_parity_failure_is_reported(lenet_onnx: tuple[nn.Module, Path]) -> None:
         for p in other.parameters():
             p.add_(0.5)
     report = verify_parity(other, make_session(path, threads=1), (1, 32, 32), None)
-    assert not report["passed"] and report["max_abs_diff"] > 1e-4
+    assert not report.passed and report.max_abs_diff > 1e-4
 
 
 def test_export_error_says_what_failed(tmp_path: Path) -> None:
@@ -173,7 +171,7 @@ def test_int8_and_fp16_variants(lenet_onnx: tuple[nn.Module, Path], tmp_path: Pa
         assert read_metadata(variant) == {"precision": precision}
         assert graph_signature(variant) == graph_signature(path), "float32 input and outputs"
         close = compare_sessions(make_session(path, 1), make_session(variant, 1), calibration[:16])
-        assert close["top1_agreement"] >= 0.8 and close["max_abs_diff"] < 0.5
+        assert close.top1_agreement >= 0.8 and close.max_abs_diff < 0.5
     assert not list(tmp_path.glob("cnnserve-int8-*")), "the quantizer's temporary files are gone"
     ops = {n.op_type for n in onnx.load(int8).graph.node}
     assert {"QuantizeLinear", "DequantizeLinear", "Softmax"} <= ops

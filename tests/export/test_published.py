@@ -17,7 +17,8 @@ import pytest
 
 import models
 from export.cli import main
-from export.onnx_export import graph_signature, make_session, read_metadata
+from export.measure import make_session
+from export.onnx_export import graph_signature, read_metadata
 from export.verify import verify_repository
 from repository import TRITON_CONFIG_FILE, VARIANT_FILES, ModelCard, Repository
 from repository.store import umask
@@ -83,30 +84,30 @@ def test_card(quick_repository: Path, name: str) -> None:
     assert card.summary.total_params == sum(layer.params for layer in card.summary.layers)
     version = card.versions[1]
     training = version.training
-    assert training["data"] == "digits" and training["quick"] is True
-    assert set(training["split_sizes"]) == {"train", "val", "test"} and training["split_sizes"]["train"] <= 256
-    assert training["epochs"] >= 1 and training["recipe"]["epochs"] == training["epochs"]
-    assert {"test_top1", "test_top5"} <= set(training["metrics"]) and training["seconds"] > 0
-    assert len(training["source_sha256"]) == 64
+    assert training.source == "checkpoint" and training.data == "digits" and training.quick is True
+    assert set(training.split_sizes) == {"train", "val", "test"} and training.split_sizes["train"] <= 256
+    assert training.epochs >= 1 and training.recipe["epochs"] == training.epochs
+    assert training.metrics.test_top1 is not None and training.metrics.test_top5 is not None
+    assert training.seconds > 0 and len(training.source_sha256) == 64
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_verification_recorded(quick_repository: Path, name: str) -> None:
     card = card_of(quick_repository, name)
     check = card.versions[1].verification
-    assert check["onnx_checker"]["fp32"] == "passed"
-    parity = check["parity"]
+    assert check.onnx_checker["fp32"] == "passed"
+    parity = check.parity
     # 1e-4, or ten parts in a million of the largest logit where logits exceed 10.
-    assert (parity["atol"], parity["rtol"]) == (1e-4, 1e-5)
-    assert parity["tolerance"] == max(1e-4, 1e-5 * parity["max_abs_logit"])
-    assert parity["passed"] and parity["max_abs_diff"] <= parity["tolerance"] and parity["top1_agreement"] == 1.0
-    assert parity["random"]["count"] > 0 and parity["real"]["count"] > 0
-    accuracy = check["accuracy"]
-    assert accuracy["fp32"]["count"] == card.versions[1].training["split_sizes"]["test"]
+    assert (parity.atol, parity.rtol) == (1e-4, 1e-5)
+    assert parity.tolerance == max(1e-4, 1e-5 * parity.max_abs_logit)
+    assert parity.passed and parity.max_abs_diff <= parity.tolerance and parity.top1_agreement == 1.0
+    assert parity.random.count > 0 and parity.real.count > 0
+    fp32, pytorch = check.accuracy["fp32"], check.accuracy["pytorch"]
+    assert fp32.count == card.versions[1].training.split_sizes["test"]
     # The test accuracy measured again through ONNX Runtime is PyTorch's (to one image in 359).
-    assert abs(accuracy["fp32"]["top1"] - accuracy["pytorch"]["top1"]) <= 100 / accuracy["fp32"]["count"] + 1e-6
-    assert card.versions[1].variants["fp32"].test_top1 == accuracy["fp32"]["top1"]
-    assert check["opset"] >= 17
+    assert abs(fp32.top1 - pytorch.top1) <= 100 / fp32.count + 1e-6
+    assert card.versions[1].variants["fp32"].test_top1 == fp32.top1 == check.top1("fp32")
+    assert check.opset >= 17 and set(check.tools) == {"torch", "onnx", "onnxruntime"}
 
 
 # ------------------------------------------------------------------------------------ ONNX files
@@ -148,11 +149,11 @@ def test_onnx_graph(quick_repository: Path, name: str) -> None:
 def test_int8_variant(quick_repository: Path, name: str) -> None:
     card = card_of(quick_repository, name)
     version = card.versions[1]
-    variant, record = version.variants["int8"], version.verification["variants"]["int8"]
+    variant, record = version.variants["int8"], version.verification.variants["int8"]
     fp32_top1 = version.variants["fp32"].test_top1
     assert variant.test_top1 is not None
-    assert record["top1_change"] == pytest.approx(variant.test_top1 - fp32_top1, abs=1e-3)
-    assert variant.published == (record["top1_change"] >= -1.0)
+    assert record.top1_change == pytest.approx(variant.test_top1 - fp32_top1, abs=1e-3)
+    assert variant.published == record.published == (record.top1_change >= -1.0)
     if not variant.published:
         assert "points below float32" in variant.reason
         assert not (quick_repository / name / "1" / variant.file).exists()
@@ -169,7 +170,7 @@ def test_int8_variant(quick_repository: Path, name: str) -> None:
     ]
     assert scale_sizes and max(scale_sizes) > 1
     assert graph_signature(proto) == (card.inputs, card.outputs)
-    assert "latency_ms_b1" in version.verification["speed"]["int8"]
+    assert "latency_ms_b1" in version.verification.speed.int8
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -8,34 +8,10 @@ from torch import nn
 
 import models
 from models.alexnet import AlexNet, Conv
+from tests.models.helpers import meta_model, n_params, output_shapes, state_layout
 from tests.reference import torchvision_layouts
 
 NAMES = ["alexnet", "alexnet_torchvision", "zfnet"]
-
-
-def build_meta(name: str, **kwargs) -> nn.Module:
-    with torch.device("meta"):
-        return models.create_model(name, **kwargs)
-
-
-def n_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def output_shapes(model: nn.Module, x: torch.Tensor, kind: type[nn.Module]) -> list[tuple[int, ...]]:
-    """The (C, H, W) each ``kind`` layer gives in a forward of ``x``, in order."""
-    shapes: list[tuple[int, ...]] = []
-    hooks = [
-        m.register_forward_hook(lambda _m, _i, out: shapes.append(tuple(out.shape[1:])))
-        for m in model.modules()
-        if isinstance(m, kind)
-    ]
-    try:
-        model(x)
-    finally:
-        for h in hooks:
-            h.remove()
-    return shapes
 
 
 @pytest.mark.parametrize(
@@ -49,14 +25,14 @@ def output_shapes(model: nn.Module, x: torch.Tensor, kind: type[nn.Module]) -> l
     ],
 )
 def test_param_count(name: str, params: int) -> None:
-    assert n_params(build_meta(name)) == params
+    assert n_params(meta_model(name)) == params
 
 
 def test_torchvision_layout_matches_json() -> None:
     ref = torchvision_layouts()["alexnet"]
-    model = build_meta("alexnet_torchvision")
+    model = meta_model("alexnet_torchvision")
     assert model.info.torchvision == "alexnet"
-    assert {k: list(v.shape) for k, v in model.state_dict().items()} == ref["state_dict"]
+    assert state_layout(model) == ref["state_dict"]
     assert n_params(model) == ref["params"]
 
 
@@ -65,22 +41,22 @@ def test_torchvision_state_dict_loads_strictly() -> None:
     # in each shows that every tensor lands in its own place.
     layout = torchvision_layouts()["alexnet"]["state_dict"]
     state = {k: torch.full(shape, float(i)) for i, (k, shape) in enumerate(layout.items())}
-    model = build_meta("alexnet_torchvision").to_empty(device="cpu")
+    model = meta_model("alexnet_torchvision").to_empty(device="cpu")
     model.load_state_dict(state, strict=True)
     assert [float(t.flatten()[-1]) for t in model.state_dict().values()] == list(range(len(layout)))
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_output_shape_at_canonical_size(name: str) -> None:
-    model = build_meta(name, num_classes=5)
+    model = meta_model(name, num_classes=5)
     x = torch.empty(2, *model.info.input_size, device="meta")
     assert model(x).shape == (2, 5)
     assert model.forward_head(model.forward_features(x), pre_logits=True).shape == (2, 4096)
 
 
 def test_alexnet_layer_shapes() -> None:
-    # Seed 003: 227x227x3 -> 55x55x96 -> 27x27x96 -> 27x27x256 -> 13x13 ... -> 6x6x256 = 9216.
-    model = build_meta("alexnet")
+    # The CNN course's AlexNet: 227x227x3 -> 55x55x96 -> 27x27x96 -> 27x27x256 -> 13x13 ... -> 6x6x256 = 9216.
+    model = meta_model("alexnet")
     x = torch.empty(1, 3, 227, 227, device="meta")
     assert output_shapes(model, x, nn.Conv2d) == [
         (96, 55, 55),
@@ -98,7 +74,7 @@ def test_alexnet_layer_shapes() -> None:
 
 def test_zfnet_layer_shapes() -> None:
     # Fig. 3 of Zeiler & Fergus: 224 -> 110 -> 55 -> 26 -> 13 -> 13 -> 13 -> 6.
-    model = build_meta("zfnet")
+    model = meta_model("zfnet")
     x = torch.empty(1, 3, 224, 224, device="meta")
     assert output_shapes(model, x, nn.Conv2d) == [
         (96, 110, 110),
@@ -112,7 +88,7 @@ def test_zfnet_layer_shapes() -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_min_input_size_is_exact(name: str) -> None:
-    model = build_meta(name)
+    model = meta_model(name)
     side = model.info.min_input_size
     assert model(torch.empty(1, 3, side, side, device="meta")).shape == (1, 1000)
     too_small = torch.empty(1, 3, side - 1, side - 1, device="meta")
@@ -136,7 +112,7 @@ def test_real_forward_and_reset_classifier() -> None:
 
 
 def test_options() -> None:
-    model = build_meta("alexnet", in_channels=1, dropout=0.2)
+    model = meta_model("alexnet", in_channels=1, dropout=0.2)
     assert model.features[0].weight.shape == (96, 1, 11, 11)
     assert model.info.input_size == (1, 227, 227)
     assert {m.p for m in model.modules() if isinstance(m, nn.Dropout)} == {0.2}

@@ -9,7 +9,7 @@ from torch import nn
 import models
 from models._layers import StochasticDepth
 from models.efficientnet import MBConv, MBConvConfig, compound_scaling, efficientnet_custom
-from tests.models.test_mobilenet import meta_model, n_params, random_state_dict
+from tests.models.helpers import meta_model, n_params, random_state_dict, state_layout
 from tests.reference import torchvision_layouts
 
 VARIANTS = [f"efficientnet_b{i}" for i in range(8)]
@@ -23,7 +23,7 @@ def test_matches_torchvision_layout(name: str) -> None:
     model = meta_model(name)
     assert model.info.torchvision == name
     assert n_params(model) == reference["params"]
-    assert {k: list(v.shape) for k, v in model.state_dict().items()} == reference["state_dict"]
+    assert state_layout(model) == reference["state_dict"]
 
 
 @pytest.mark.parametrize("name", VARIANTS)
@@ -74,7 +74,7 @@ def test_compound_scaling_at_phi_0_is_b0() -> None:
         model = efficientnet_custom(phi=0)
     reference = torchvision_layouts()["efficientnet_b0"]
     assert n_params(model) == reference["params"]
-    assert {k: list(v.shape) for k, v in model.state_dict().items()} == reference["state_dict"]
+    assert state_layout(model) == reference["state_dict"]
 
 
 def test_compound_scaling_at_phi_1() -> None:

@@ -1,4 +1,4 @@
-"""The seeds' worked examples: every shape and parameter count the course material works out."""
+"""The courses' worked examples: every shape and parameter count the course material works out."""
 
 from __future__ import annotations
 
@@ -7,47 +7,23 @@ import torch
 from torch import nn
 
 import models
+from tests.models.helpers import meta_model, n_params, output_shapes
 
 KERAS = ["keras_example_1", "keras_example_2", "keras_example_3"]
 
 
-def build_meta(name: str, **kwargs) -> nn.Module:
-    with torch.device("meta"):
-        return models.create_model(name, **kwargs)
-
-
-def n_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def output_shapes(model: nn.Module, x: torch.Tensor, modules: list[nn.Module]) -> list[tuple[int, ...]]:
-    """The (C, H, W) each of ``modules`` gives in a forward of ``x``, in order."""
-    shapes: list[tuple[int, ...]] = []
-
-    def record(_module: nn.Module, _inputs: tuple, out: torch.Tensor) -> None:
-        shapes.append(tuple(out.shape[1:]))
-
-    hooks = [m.register_forward_hook(record) for m in modules]
-    try:
-        model(x)
-    finally:
-        for h in hooks:
-            h.remove()
-    return shapes
-
-
 def test_registered_as_examples() -> None:
     names = [n for n in models.list_models() if models.get_model_info(n).family == "examples"]
-    assert names == ["inception_module", *KERAS, "seed_convnet"]
-    for name in ["inception_module", *KERAS, "seed_convnet"]:
+    assert names == ["course_convnet", "inception_module", *KERAS]
+    for name in names:
         info = models.get_model_info(name)
         assert info.family == "examples"
         assert len(info.mean) == len(info.std) == info.input_size[0]
-        assert info.classifier == ("fc" if name == "seed_convnet" else None)
+        assert info.classifier == ("fc" if name == "course_convnet" else None)
 
 
 def test_inception_module() -> None:
-    model = build_meta("inception_module")
+    model = meta_model("inception_module")
     x = torch.empty(1, 192, 28, 28, device="meta")
     branches = [model.branch1, model.branch2, model.branch3, model.branch4]
     assert output_shapes(model, x, branches) == [(64, 28, 28), (128, 28, 28), (32, 28, 28), (32, 28, 28)]
@@ -58,8 +34,8 @@ def test_inception_module() -> None:
     assert model(torch.empty(1, 192, 1, 1, device="meta")).shape == (1, 256, 1, 1)
 
 
-def test_seed_convnet() -> None:
-    model = build_meta("seed_convnet")
+def test_course_convnet() -> None:
+    model = meta_model("course_convnet")
     x = torch.empty(1, 3, 39, 39, device="meta")
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     shapes = output_shapes(model, x, [*convs, model.flatten])
@@ -69,8 +45,8 @@ def test_seed_convnet() -> None:
     assert n_params(model) == 44_950
 
 
-def test_seed_convnet_takes_only_39x39() -> None:
-    model = build_meta("seed_convnet")
+def test_course_convnet_takes_only_39x39() -> None:
+    model = meta_model("course_convnet")
     assert model.info.fixed_input_size and model.info.min_input_size == 39
     too_small = torch.empty(1, 3, 38, 38, device="meta")
     with pytest.raises(RuntimeError):  # torch itself: 40x6x6 = 1440 features for a 1960-wide fc
@@ -80,9 +56,9 @@ def test_seed_convnet_takes_only_39x39() -> None:
             model(torch.empty(1, 3, side, side, device="meta"))
 
 
-def test_seed_convnet_real_forward_and_reset_classifier() -> None:
+def test_course_convnet_real_forward_and_reset_classifier() -> None:
     torch.manual_seed(0)
-    model = models.create_model("seed_convnet", num_classes=2).eval()
+    model = models.create_model("course_convnet", num_classes=2).eval()
     x = torch.randn(4, 3, 39, 39)
     with torch.no_grad():
         out = model(x)
@@ -96,14 +72,14 @@ def test_seed_convnet_real_forward_and_reset_classifier() -> None:
 @pytest.mark.parametrize(
     "name, counts, shapes",
     [
-        # Seed 004's model.summary() tables, channels first.
+        # The transfer-learning lecture's model.summary() tables, channels first.
         ("keras_example_1", [10], [(1, 8, 8)]),
         ("keras_example_2", [50, 92], [(5, 8, 8), (2, 6, 6)]),
         ("keras_example_3", [224, 73], [(8, 98, 98), (1, 96, 96)]),
     ],
 )
 def test_keras_summaries(name: str, counts: list[int], shapes: list[tuple[int, ...]]) -> None:
-    model = build_meta(name)
+    model = meta_model(name)
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     assert [n_params(c) for c in convs] == counts
     assert n_params(model) == sum(counts)
@@ -112,7 +88,7 @@ def test_keras_summaries(name: str, counts: list[int], shapes: list[tuple[int, .
 
 @pytest.mark.parametrize("name, side", [(KERAS[0], 3), (KERAS[1], 5), (KERAS[2], 5)])
 def test_keras_min_input_size_is_exact(name: str, side: int) -> None:
-    model = build_meta(name)
+    model = meta_model(name)
     channels = model.info.input_size[0]
     assert model.info.min_input_size == side
     # At the minimum, the last convolution sees one 3x3 window.
@@ -136,7 +112,7 @@ def test_keras_real_forward(name: str) -> None:
 @pytest.mark.parametrize("name", ["inception_module", *KERAS])
 def test_no_classifier(name: str) -> None:
     with pytest.raises(ValueError, match="no classification layer"):
-        build_meta(name, num_classes=3)
-    model = build_meta(name)
+        meta_model(name, num_classes=3)
+    model = meta_model(name)
     with pytest.raises(ValueError, match="no classification layer"):
         model.reset_classifier(3)

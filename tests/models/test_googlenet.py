@@ -11,41 +11,28 @@ from torch import Tensor, nn
 
 import models
 from models.googlenet import INCEPTIONS, GoogLeNet, GoogLeNetOutputs, Inception
-from tests.models.test_resnet import random_state_dict
+from tests.models.helpers import meta_model, n_params, random_state_dict, state_layout
 from tests.reference import torchvision_layouts
 
 NAMES = ["googlenet", "googlenet_torchvision"]
-
-
-def _meta(name: str, **kwargs) -> GoogLeNet:
-    with torch.device("meta"):
-        return models.create_model(name, **kwargs)
-
-
-def _params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def _layout(model: nn.Module) -> dict[str, list[int]]:
-    return {k: list(v.shape) for k, v in model.state_dict().items()}
 
 
 @pytest.mark.parametrize(
     ("aux_logits", "key", "params"), [(False, "googlenet", 6_624_904), (True, "googlenet_aux", 13_004_888)]
 )
 def test_torchvision_layout_and_count(aux_logits: bool, key: str, params: int) -> None:
-    model = _meta("googlenet_torchvision", aux_logits=aux_logits)
+    model = meta_model("googlenet_torchvision", aux_logits=aux_logits)
     reference = torchvision_layouts()[key]
-    assert _params(model) == params == reference["params"]
-    assert _layout(model) == reference["state_dict"]
+    assert n_params(model) == params == reference["params"]
+    assert state_layout(model) == reference["state_dict"]
 
 
 def test_drop_aux_removes_the_side_classifiers() -> None:
-    model = _meta("googlenet_torchvision", aux_logits=True)
+    model = meta_model("googlenet_torchvision", aux_logits=True)
     model.drop_aux()
     assert not model.aux_logits and model.aux1 is None and model.aux2 is None
-    assert _params(model) == 6_624_904
-    assert _layout(model) == torchvision_layouts()["googlenet"]["state_dict"]
+    assert n_params(model) == 6_624_904
+    assert state_layout(model) == torchvision_layouts()["googlenet"]["state_dict"]
     model.train()
     assert isinstance(model(torch.empty(2, 3, 224, 224, device="meta")), Tensor)
 
@@ -99,7 +86,7 @@ def test_torchvision_state_dict_loads_strictly_and_gives_torchvision_outputs() -
 
 def test_torchvision_weights_with_aux_load_into_the_aux_model() -> None:
     state = random_state_dict(torchvision_layouts()["googlenet_aux"]["state_dict"])
-    model = _meta("googlenet_torchvision", aux_logits=True)
+    model = meta_model("googlenet_torchvision", aux_logits=True)
     # assign=True puts the real tensors in place of the meta ones; keys and shapes are still checked.
     model.load_state_dict(state, strict=True, assign=True)
     assert model.aux2.fc2.weight.device.type == "cpu"
@@ -107,7 +94,7 @@ def test_torchvision_weights_with_aux_load_into_the_aux_model() -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_output_shapes_at_canonical_size(name: str) -> None:
-    model = _meta(name).eval()
+    model = meta_model(name).eval()
     x = torch.empty(2, 3, 224, 224, device="meta")
     assert model.forward_features(x).shape == (2, 1024, 7, 7)
     assert model(x).shape == (2, 1000)
@@ -116,7 +103,7 @@ def test_output_shapes_at_canonical_size(name: str) -> None:
 
 @pytest.mark.parametrize(("name", "minimum"), [("googlenet", 31), ("googlenet_torchvision", 15)])
 def test_min_input_size_is_exact(name: str, minimum: int) -> None:
-    model = _meta(name).eval()
+    model = meta_model(name).eval()
     assert model.info.min_input_size == minimum
     assert model(torch.empty(1, 3, minimum, minimum, device="meta")).shape == (1, 1000)
     with pytest.raises(models.InputSizeError, match=f"at least {minimum}x{minimum}"):
@@ -128,7 +115,7 @@ def test_min_input_size_is_exact(name: str, minimum: int) -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_aux_outputs_in_training_and_logits_in_eval(name: str) -> None:
-    model = _meta(name, aux_logits=True, num_classes=10).train()
+    model = meta_model(name, aux_logits=True, num_classes=10).train()
     x = torch.empty(2, 3, 224, 224, device="meta")
     out = model(x)
     assert isinstance(out, GoogLeNetOutputs)
@@ -140,20 +127,20 @@ def test_aux_outputs_in_training_and_logits_in_eval(name: str) -> None:
 
 
 def test_paper_aux_heads_train_at_small_resolutions() -> None:
-    model = _meta("googlenet", aux_logits=True).train()
+    model = meta_model("googlenet", aux_logits=True).train()
     for side in (32, 64, 224, 320):
         out = model(torch.empty(2, 3, side, side, device="meta"))
         assert [tuple(t.shape) for t in out] == [(2, 1000)] * 3
 
 
 def test_without_aux_training_returns_logits() -> None:
-    model = _meta("googlenet").train()
+    model = meta_model("googlenet").train()
     assert model.aux1 is None and model.aux2 is None and not model.aux_logits
     assert isinstance(model(torch.empty(2, 3, 224, 224, device="meta")), Tensor)
 
 
 def test_paper_network_follows_table_1() -> None:
-    model = _meta("googlenet", aux_logits=True)
+    model = meta_model("googlenet", aux_logits=True)
     modules = [m for m in model.modules() if isinstance(m, Inception)]
     assert len(modules) == 9
     assert [m.out_channels for m in modules] == [256, 480, 512, 512, 512, 528, 832, 832, 1024]
@@ -168,11 +155,11 @@ def test_paper_network_follows_table_1() -> None:
     assert GoogLeNet.aux_weight == 0.3
     # Regression pin: Table 1's columns with the conv biases and the 1000-way fc (the paper's ~6.8M
     # leaves out biases and rounds per layer).
-    assert _params(_meta("googlenet")) == 6_998_552
+    assert n_params(meta_model("googlenet")) == 6_998_552
 
 
 def test_torchvision_network_keeps_its_departures() -> None:
-    model = _meta("googlenet_torchvision")
+    model = meta_model("googlenet_torchvision")
     modules = [m for m in model.modules() if isinstance(m, Inception)]
     assert all(m.branch3[1].conv.kernel_size == (3, 3) for m in modules)
     assert all(m.eps == 0.001 for m in model.modules() if isinstance(m, nn.BatchNorm2d))
@@ -188,7 +175,7 @@ def test_inception_table_chains() -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_reset_classifier_resets_the_aux_heads_too(name: str) -> None:
-    model = _meta(name, aux_logits=True).train()
+    model = meta_model(name, aux_logits=True).train()
     model.reset_classifier(7)
     out = model(torch.empty(2, 3, 224, 224, device="meta"))
     assert [t.shape for t in out] == [(2, 7)] * 3
@@ -197,10 +184,10 @@ def test_reset_classifier_resets_the_aux_heads_too(name: str) -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_in_channels(name: str) -> None:
-    model = _meta(name, in_channels=1).eval()
+    model = meta_model(name, in_channels=1).eval()
     assert model(torch.empty(1, 1, 224, 224, device="meta")).shape == (1, 1000)
     with pytest.raises(ValueError, match="in_channels=3"):
-        _meta(name, in_channels=1, transform_input=True)
+        meta_model(name, in_channels=1, transform_input=True)
 
 
 def test_paper_init_keeps_the_signal_without_batch_norm() -> None:

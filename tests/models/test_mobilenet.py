@@ -2,60 +2,14 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 from torch import Tensor, nn
 
 import models
 from models.mobilenet_v2 import InvertedResidual
+from tests.models.helpers import meta_model, multiply_adds, n_params, random_state_dict, state_layout
 from tests.reference import torchvision_layouts
-
-
-def meta_model(name: str, **kwargs) -> nn.Module:
-    with torch.device("meta"):
-        return models.create_model(name, **kwargs)
-
-
-def n_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def multiply_adds(model: nn.Module, side: int) -> int:
-    """Conv and FC multiply-adds of one forward pass at ``side`` x ``side``, from layer shapes."""
-    total = 0
-
-    def count(layer: nn.Module, _: tuple[Tensor, ...], out: Tensor) -> None:
-        nonlocal total
-        if isinstance(layer, nn.Conv2d):
-            kh, kw = layer.kernel_size
-            total += out[0].numel() * layer.in_channels // layer.groups * kh * kw
-        else:
-            total += layer.in_features * layer.out_features
-
-    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    model(torch.empty(1, model.info.input_size[0], side, side, device="meta"))
-    for hook in hooks:
-        hook.remove()
-    return total
-
-
-def random_state_dict(layout: dict[str, list[int]]) -> dict[str, Tensor]:
-    """Tensors of the given shapes, scaled like a trained network so that a forward pass stays finite."""
-    gen = torch.Generator().manual_seed(0)
-    state: dict[str, Tensor] = {}
-    for name, shape in layout.items():
-        if name.endswith("num_batches_tracked"):
-            state[name] = torch.tensor(0)
-        elif len(shape) > 1:  # conv / linear weights: fan-in scaling keeps activations O(1)
-            state[name] = torch.randn(shape, generator=gen) / math.sqrt(math.prod(shape[1:]))
-        elif name.endswith(("running_var", "weight")):
-            state[name] = torch.rand(shape, generator=gen) + 0.5
-        else:
-            state[name] = 0.1 * torch.randn(shape, generator=gen)
-    return state
-
 
 # --- MobileNet v1 -----------------------------------------------------------------------------
 
@@ -104,7 +58,7 @@ def test_mobilenet_v1_rejects_bad_configuration(options: dict, bad: str) -> None
         meta_model("mobilenet_v1", **options)
 
 
-def test_depthwise_separable_cost_of_seed_003() -> None:
+def test_depthwise_separable_cost_of_the_cnn_course() -> None:
     """6x6x3 -> 4x4x5 with 3x3 filters: 2,160 multiplies, or 432 + 240 = 672 when separated."""
 
     def multiplies(conv: nn.Conv2d, x: Tensor) -> int:
@@ -119,7 +73,7 @@ def test_depthwise_separable_cost_of_seed_003() -> None:
     assert multiplies(normal, x) == 2160
     assert multiplies(depthwise, x) == 432
     assert multiplies(pointwise, depthwise(x)) == 240
-    # The ratio of the seed (and Section 3.1 of the paper): 1/n_c' + 1/f^2.
+    # The ratio of the CNN course (and Section 3.1 of the paper): 1/n_c' + 1/f^2.
     assert pytest.approx(1 / 5 + 1 / 9) == (432 + 240) / 2160
 
 
@@ -130,7 +84,7 @@ def test_mobilenet_v2_matches_torchvision_layout() -> None:
     reference = torchvision_layouts()["mobilenet_v2"]
     model = meta_model("mobilenet_v2")
     assert n_params(model) == reference["params"] == 3_504_872
-    assert {k: list(v.shape) for k, v in model.state_dict().items()} == reference["state_dict"]
+    assert state_layout(model) == reference["state_dict"]
     # 17 bottleneck blocks between the stem (features.0) and the 1x1 head conv (features.18).
     assert sum(isinstance(m, InvertedResidual) for m in model.features) == 17
 

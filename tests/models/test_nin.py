@@ -8,31 +8,7 @@ from torch import nn
 
 import models
 from models.nin import NIN, NIN_CIFAR, Stage
-
-
-def build_meta(name: str, **kwargs) -> nn.Module:
-    with torch.device("meta"):
-        return models.create_model(name, **kwargs)
-
-
-def n_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def output_shapes(model: nn.Module, x: torch.Tensor, kind: type[nn.Module]) -> list[tuple[int, ...]]:
-    """The (C, H, W) each ``kind`` layer gives in a forward of ``x``, in order."""
-    shapes: list[tuple[int, ...]] = []
-    hooks = [
-        m.register_forward_hook(lambda _m, _i, out: shapes.append(tuple(out.shape[1:])))
-        for m in model.modules()
-        if isinstance(m, kind)
-    ]
-    try:
-        model(x)
-    finally:
-        for h in hooks:
-            h.remove()
-    return shapes
+from tests.models.helpers import meta_model, n_params, output_shapes
 
 
 @pytest.mark.parametrize(
@@ -45,12 +21,12 @@ def output_shapes(model: nn.Module, x: torch.Tensor, kind: type[nn.Module]) -> l
     ],
 )
 def test_param_count(name: str, params: int) -> None:
-    assert n_params(build_meta(name)) == params
+    assert n_params(meta_model(name)) == params
 
 
 @pytest.mark.parametrize("name", ["nin_cifar", "nin"])
 def test_no_fully_connected_layer(name: str) -> None:
-    model = build_meta(name, num_classes=13)
+    model = meta_model(name, num_classes=13)
     assert not any(isinstance(m, nn.Linear) for m in model.modules())
     head = model.get_classifier()
     assert isinstance(head, nn.Conv2d) and head.kernel_size == (1, 1) and head.out_channels == 13
@@ -58,7 +34,7 @@ def test_no_fully_connected_layer(name: str) -> None:
 
 
 def test_cifar_shapes() -> None:
-    model = build_meta("nin_cifar")
+    model = meta_model("nin_cifar")
     x = torch.empty(1, 3, 32, 32, device="meta")
     # The reference model's pools round up: 32 -> 16 -> 8, then the 8x8 class maps are averaged.
     assert output_shapes(model, x, nn.Conv2d) == [
@@ -82,7 +58,7 @@ def test_cifar_shapes() -> None:
 
 
 def test_imagenet_shapes() -> None:
-    model = build_meta("nin")
+    model = meta_model("nin")
     x = torch.empty(1, 3, 224, 224, device="meta")
     # Each block's kxk convolution: 224 -> 54, then the pools (ceil mode) give 27, 13, 6.
     convs = output_shapes(model, x, nn.Conv2d)[::3]
@@ -94,7 +70,7 @@ def test_imagenet_shapes() -> None:
 
 @pytest.mark.parametrize("name, side", [("nin_cifar", 4), ("nin", 39)])
 def test_min_input_size_is_exact(name: str, side: int) -> None:
-    model = build_meta(name)
+    model = meta_model(name)
     assert model.info.min_input_size == side
     assert model(torch.empty(1, 3, side, side, device="meta")).shape == (1, model.info.num_classes)
     too_small = torch.empty(1, 3, side - 1, side - 1, device="meta")
@@ -131,7 +107,7 @@ def test_class_maps_without_their_relu() -> None:
     model = models.create_model("nin_cifar", class_map_relu=False).eval()
     assert "relu2" in reference.features.block3._modules and "relu2" not in model.features.block3._modules
     assert all("relu2" in getattr(model.features, f"block{i}")._modules for i in (1, 2)), "only the class maps lose it"
-    assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in reference.parameters()) == 966_986
+    assert n_params(model) == n_params(reference) == 966_986
     with torch.no_grad():
         out = model(torch.randn(8, 3, 32, 32))
         assert (out < 0).any(), "logits can be negative"

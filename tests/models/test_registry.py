@@ -7,6 +7,7 @@ import torch
 
 import models
 from models import InputSizeError, UnknownModelError
+from tests.models.helpers import meta_model
 
 ALL = models.list_models()
 
@@ -36,19 +37,14 @@ EXPECTED = {
     "mobilenet_v2",
     *(f"efficientnet_b{i}" for i in range(8)),
     "inception_module",
-    "seed_convnet",
+    "course_convnet",
     "keras_example_1",
     "keras_example_2",
     "keras_example_3",
 }
 
 
-def meta_model(name: str, **kwargs) -> torch.nn.Module:
-    with torch.device("meta"):
-        return models.create_model(name, **kwargs)
-
-
-def test_every_seed_network_is_registered() -> None:
+def test_every_expected_network_is_registered() -> None:
     assert set(ALL) >= EXPECTED, f"missing: {sorted(EXPECTED - set(ALL))}"
 
 
@@ -106,6 +102,31 @@ def test_list_models_wildcards() -> None:
 def test_duplicate_registration_is_an_error() -> None:
     with pytest.raises(ValueError, match="registered twice"):
         models.register_model(family="x", paper=None, input_size=(1, 1, 1), min_input_size=1)(models.lenet.lenet5)
+
+
+def test_a_former_name_builds_the_network_and_warns_of_its_new_name() -> None:
+    with pytest.warns(DeprecationWarning, match="'seed_convnet' is deprecated; use 'course_convnet'") as caught:
+        model = meta_model("seed_convnet")
+    assert model.info.name == "course_convnet"
+    with pytest.warns(DeprecationWarning, match="use 'course_convnet'") as caught_info:
+        info = models.get_model_info("seed_convnet")
+    assert info is models.get_model_info("course_convnet")
+    # The warning points at the code that used the old name, not at the registry.
+    assert caught_info[0].filename == __file__
+    assert caught[0].filename.endswith("helpers.py")
+
+
+def test_former_names_are_not_listed_nor_registered_again() -> None:
+    assert "seed_convnet" not in models.list_models()
+    with pytest.raises(UnknownModelError) as err:
+        models.create_model("resnet19")
+    assert "seed_convnet" not in str(err.value)
+    info = {"family": "x", "paper": None, "input_size": (1, 1, 1), "min_input_size": 1}
+    with pytest.raises(ValueError, match="'seed_convnet' is registered twice"):
+        models.register_model(name="seed_convnet", **info)(models.lenet.lenet5)
+    with pytest.raises(ValueError, match="'lenet5' is registered twice"):
+        models.register_model(name="lenet6", deprecated_names=("lenet5",), **info)(models.lenet.lenet5)
+    assert "lenet6" not in models.list_models()
 
 
 def test_reset_classifier_on_real_weights() -> None:

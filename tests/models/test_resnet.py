@@ -9,6 +9,7 @@ from torch import Tensor
 
 import models
 from models.resnet import BasicBlock, Bottleneck, ResNet
+from tests.models.helpers import meta_model, n_params, random_state_dict, state_layout
 from tests.reference import torchvision_layouts
 
 PARAMS = {
@@ -20,39 +21,12 @@ PARAMS = {
 }
 
 
-def random_state_dict(layout: dict[str, list[int]], seed: int = 0) -> dict[str, Tensor]:
-    """Real tensors of the shapes in ``layout``, scaled so that deep networks stay finite."""
-    gen = torch.Generator().manual_seed(seed)
-    state: dict[str, Tensor] = {}
-    for name, shape in layout.items():
-        if name.endswith("num_batches_tracked"):
-            state[name] = torch.tensor(0)
-        elif name.endswith("running_var"):
-            state[name] = torch.rand(shape, generator=gen) + 0.5
-        elif len(shape) > 1:  # conv and linear weights: He scaling keeps activations level
-            fan_in = torch.Size(shape[1:]).numel()
-            state[name] = torch.randn(shape, generator=gen) * (2 / fan_in) ** 0.5
-        else:  # norm scales and shifts, running means, biases
-            base = 1.0 if name.endswith("weight") else 0.0
-            state[name] = base + 0.1 * torch.randn(shape, generator=gen)
-    return state
-
-
-def _layout(model: torch.nn.Module) -> dict[str, list[int]]:
-    return {k: list(v.shape) for k, v in model.state_dict().items()}
-
-
-def _meta(name: str, **kwargs) -> torch.nn.Module:
-    with torch.device("meta"):
-        return models.create_model(name, **kwargs)
-
-
 @pytest.mark.parametrize("name", list(PARAMS))
 def test_param_count_and_state_dict_equal_torchvision(name: str) -> None:
-    model = _meta(name)
+    model = meta_model(name)
     reference = torchvision_layouts()[name]
-    assert sum(p.numel() for p in model.parameters()) == PARAMS[name] == reference["params"]
-    assert _layout(model) == reference["state_dict"]
+    assert n_params(model) == PARAMS[name] == reference["params"]
+    assert state_layout(model) == reference["state_dict"]
     assert model.info.torchvision == name
 
 
@@ -104,7 +78,7 @@ def test_torchvision_state_dict_loads_strictly_and_gives_torchvision_outputs(nam
 
 @pytest.mark.parametrize("name", list(PARAMS))
 def test_output_shape_at_canonical_size(name: str) -> None:
-    model = _meta(name)
+    model = meta_model(name)
     assert model(torch.empty(2, 3, 224, 224, device="meta")).shape == (2, 1000)
     features = model.forward_features(torch.empty(1, 3, 224, 224, device="meta"))
     assert features.shape == (1, model.num_features, 7, 7)
@@ -112,7 +86,7 @@ def test_output_shape_at_canonical_size(name: str) -> None:
 
 
 def test_min_input_size() -> None:
-    model = _meta("resnet18").eval()  # a train-mode BN cannot take layer4's single 1x1 value at 32
+    model = meta_model("resnet18").eval()  # a train-mode BN cannot take layer4's single 1x1 value at 32
     assert model.info.min_input_size == 32
     assert model(torch.empty(1, 3, 32, 32, device="meta")).shape == (1, 1000)
     with pytest.raises(models.InputSizeError, match="at least 32x32"):
@@ -120,7 +94,7 @@ def test_min_input_size() -> None:
 
 
 def test_reset_classifier_and_in_channels() -> None:
-    model = _meta("resnet50", in_channels=1)
+    model = meta_model("resnet50", in_channels=1)
     assert model.conv1.in_channels == 1
     model.reset_classifier(7)
     assert model.get_classifier().out_features == 7
@@ -159,7 +133,7 @@ def test_residual_branch_is_live_without_zero_init() -> None:
 
 
 def test_bottleneck_strides_on_its_3x3_conv() -> None:
-    model = _meta("resnet50")
+    model = meta_model("resnet50")
     first = model.layer2[0]
     assert isinstance(first, Bottleneck)
     assert first.conv1.stride == (1, 1) and first.conv2.stride == (2, 2)

@@ -1,4 +1,4 @@
-"""The per-layer summary reproduces the seeds' and the published numbers."""
+"""The per-layer summary reproduces the course material's and the published numbers."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def test_keras_examples(name: str, layers: list, total: int) -> None:
     assert (s.total_params, s.trainable_params, s.non_trainable_params) == (total, total, 0)
 
 
-# Seed 004's VGG-16 table: output shape and weight count (biases not counted there) of every conv.
+# The transfer-learning lecture's VGG-16 table: output shape and weight count (biases not counted there) of every conv.
 VGG16_TABLE = [
     ([64, 224, 224], 1_728),
     ([64, 224, 224], 36_864),
@@ -82,7 +82,7 @@ VGG16_POOLS = [[64, 112, 112], [128, 56, 56], [256, 28, 28], [512, 14, 14], [512
 VGG16_FCS = [(4096, 102_760_448), (4096, 16_777_216), (1000, 4_096_000)]
 
 
-def test_vgg16_reproduces_the_seed_table() -> None:
+def test_vgg16_reproduces_the_lecture_table() -> None:
     s = meta_summary("vgg16")
     convs = [r for r in s.layers if r.type == "Conv2d"]
     assert [(r.output_shape, r.params - r.output_shape[0]) for r in convs] == VGG16_TABLE
@@ -92,7 +92,7 @@ def test_vgg16_reproduces_the_seed_table() -> None:
     assert s.total_params == 138_357_544
 
 
-def test_inception_bottleneck_cost_from_seed_003() -> None:
+def test_inception_bottleneck_cost_from_the_cnn_course() -> None:
     direct = summarize(nn.Conv2d(192, 32, 5, padding=2), (192, 28, 28))
     assert direct.total_macs == 120_422_400  # "about 120 million multiplies"
     bottleneck = summarize(nn.Sequential(nn.Conv2d(192, 16, 1), nn.Conv2d(16, 32, 5, padding=2)), (192, 28, 28))
@@ -108,7 +108,7 @@ def test_inception_module_example() -> None:
     assert list(out.shape) == [1, 256, 28, 28]
 
 
-def test_depthwise_separable_cost_from_seed_003() -> None:
+def test_depthwise_separable_cost_from_the_cnn_course() -> None:
     normal = summarize(nn.Conv2d(3, 5, 3), (3, 6, 6))
     separable = summarize(nn.Sequential(nn.Conv2d(3, 3, 3, groups=3), nn.Conv2d(3, 5, 1)), (3, 6, 6))
     assert normal.total_macs == 2_160
@@ -116,8 +116,8 @@ def test_depthwise_separable_cost_from_seed_003() -> None:
     assert conv_macs(nn.Conv2d(3, 5, 3), [5, 4, 4]) == 2_160
 
 
-def test_seed_convnet_shapes() -> None:
-    s = meta_summary("seed_convnet")
+def test_course_convnet_shapes() -> None:
+    s = meta_summary("course_convnet")
     convs = [r.output_shape for r in s.layers if r.type == "Conv2d"]
     assert convs == [[10, 37, 37], [20, 17, 17], [40, 7, 7]]
     assert [r.output_shape for r in s.layers if r.type == "Flatten"] == [[1960]]

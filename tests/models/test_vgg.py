@@ -1,4 +1,4 @@
-"""VGG-11/13/16/19 (+BN): torchvision's layout and counts, seed 004's VGG-16 table, sizes, init."""
+"""VGG-11/13/16/19 (+BN): torchvision's layout and counts, the transfer-learning lecture's VGG-16 table, sizes, init."""
 
 from __future__ import annotations
 
@@ -8,20 +8,12 @@ from torch import nn
 
 import models
 from models.vgg import VGG, make_features
+from tests.models.helpers import meta_model, n_params, output_shapes, state_layout
 from tests.reference import torchvision_layouts
 
 NAMES = ["vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn"]
 # Every name but vgg13_bn, which the json lacks.
 TORCHVISION_NAMES = [n for n in NAMES if n in torchvision_layouts()]
-
-
-def build_meta(name: str, **kwargs) -> nn.Module:
-    with torch.device("meta"):
-        return models.create_model(name, **kwargs)
-
-
-def n_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 def test_every_vgg_is_registered_with_its_layout() -> None:
@@ -35,16 +27,16 @@ def test_every_vgg_is_registered_with_its_layout() -> None:
 @pytest.mark.parametrize("name", TORCHVISION_NAMES)
 def test_layout_and_count_match_torchvision(name: str) -> None:
     ref = torchvision_layouts()[name]
-    model = build_meta(name)
-    assert {k: list(v.shape) for k, v in model.state_dict().items()} == ref["state_dict"]
+    model = meta_model(name)
+    assert state_layout(model) == ref["state_dict"]
     assert n_params(model) == ref["params"]
 
 
 def test_named_counts() -> None:
-    assert n_params(build_meta("vgg16")) == 138_357_544
+    assert n_params(meta_model("vgg16")) == 138_357_544
     # vgg13 plus a scale and a shift for each of its 2x(64+128+256+512+512) = 2,944 channels.
     vgg13 = torchvision_layouts()["vgg13"]["params"]
-    assert n_params(build_meta("vgg13_bn")) == vgg13 + 2 * 2_944 == 133_053_736
+    assert n_params(meta_model("vgg13_bn")) == vgg13 + 2 * 2_944 == 133_053_736
 
 
 def test_torchvision_state_dict_loads_strictly() -> None:
@@ -52,13 +44,13 @@ def test_torchvision_state_dict_loads_strictly() -> None:
     # distinct value in each shows that every tensor lands in its own place.
     layout = torchvision_layouts()["vgg11_bn"]["state_dict"]
     state = {k: torch.full(shape, float(i)) for i, (k, shape) in enumerate(layout.items())}
-    model = build_meta("vgg11_bn").to_empty(device="cpu")
+    model = meta_model("vgg11_bn").to_empty(device="cpu")
     model.load_state_dict(state, strict=True)
     assert [float(t.flatten()[-1]) for t in model.state_dict().values()] == list(range(len(layout)))
 
 
-def test_vgg16_matches_seed_004_table() -> None:
-    # Seed 004: every CONV3 layer's output and weight count (biases not counted), then the FC weights.
+def test_vgg16_matches_the_lecture_table() -> None:
+    # The lecture's table: every CONV3 layer's output and weight count (biases not counted), then the FC weights.
     table = [
         ((64, 224, 224), 1_728),
         ((64, 224, 224), 36_864),
@@ -74,13 +66,9 @@ def test_vgg16_matches_seed_004_table() -> None:
         ((512, 14, 14), 2_359_296),
         ((512, 14, 14), 2_359_296),
     ]
-    model = build_meta("vgg16")
+    model = meta_model("vgg16")
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
-    shapes: list[tuple[int, ...]] = []
-    hooks = [c.register_forward_hook(lambda _m, _i, out: shapes.append(tuple(out.shape[1:]))) for c in convs]
-    model(torch.empty(1, 3, 224, 224, device="meta"))
-    for h in hooks:
-        h.remove()
+    shapes = output_shapes(model, torch.empty(1, 3, 224, 224, device="meta"), convs)
     assert list(zip(shapes, [c.weight.numel() for c in convs], strict=True)) == table
     fcs = [m.weight.numel() for m in model.classifier if isinstance(m, nn.Linear)]
     assert fcs == [102_760_448, 16_777_216, 4_096_000]
@@ -90,7 +78,7 @@ def test_vgg16_matches_seed_004_table() -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_output_shape_and_min_input_size(name: str) -> None:
     # eval: in training, batch norm would itself refuse the 1x1 map of a too small input.
-    model = build_meta(name, num_classes=7).eval()
+    model = meta_model(name, num_classes=7).eval()
     assert model(torch.empty(2, 3, 224, 224, device="meta")).shape == (2, 7)
     side = model.info.min_input_size
     assert side == 32
@@ -103,7 +91,7 @@ def test_output_shape_and_min_input_size(name: str) -> None:
 
 
 def test_options() -> None:
-    model = build_meta("vgg16_bn", dropout=0.3, in_channels=1)
+    model = meta_model("vgg16_bn", dropout=0.3, in_channels=1)
     assert {m.p for m in model.modules() if isinstance(m, nn.Dropout)} == {0.3}
     assert model.features[0].weight.shape == (64, 1, 3, 3)
     assert isinstance(model.features[1], nn.BatchNorm2d)
@@ -131,7 +119,7 @@ def test_torchvision_init_and_real_forward() -> None:
 
 
 def test_reset_classifier() -> None:
-    model = build_meta("vgg11")
+    model = meta_model("vgg11")
     model.reset_classifier(7)
     assert model.classifier[6].out_features == 7
     assert model(torch.empty(1, 3, 224, 224, device="meta")).shape == (1, 7)

@@ -29,7 +29,7 @@ def test_two_processes_match_one(tmp_path: Path):
         "--nproc_per_node",
         "2",
         "-m",
-        "export",
+        "training",
         "train",
         "lenet5",
         "--out",

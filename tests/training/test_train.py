@@ -11,8 +11,9 @@ from torch import nn
 
 import models
 from training.data import load_data
+from training.loop import _loss, _lr_lambda, evaluate_model
 from training.recipes import DEFAULT_SET, RECIPES, Recipe, get_recipe
-from training.train import DistEnv, TrainConfig, _loss, _lr_lambda, evaluate, train
+from training.train import DistEnv, TrainConfig, train
 from training.weights import load_checkpoint, read_checkpoint
 
 from .conftest import quick_config
@@ -42,7 +43,7 @@ def test_checkpoint_rebuilds_the_model_with_its_metadata(lenet_run):
     # The rebuilt model scores what training measured, on data prepared from the metadata alone.
     p = meta.preprocessing
     data = load_data(meta.dataset, image_size=p.image_size, in_channels=p.channels, preprocessing=p)
-    assert evaluate(model, data.test)["top1"] == pytest.approx(lenet_run.metrics["test_top1"])
+    assert evaluate_model(model, data.test)["top1"] == pytest.approx(lenet_run.metrics["test_top1"])
     assert ckpt.training is None  # the resume state lives in last.pt
     assert read_checkpoint(lenet_run.out / "last.pt").training["epoch"] == 2
 

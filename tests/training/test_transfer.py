@@ -18,6 +18,6 @@ def test_experiment_runs_every_mode_and_writes_the_page(tmp_path: Path) -> None:
     # Feature extraction trains the new 5-class head only: fc 84 -> 5.
     assert modes["feature-extract"].trainable == 84 * 5 + 5 < modes["finetune"].trainable == modes["finetune"].params
     assert result.target_sizes[3]["train"] == 15 and result.target_sizes[3]["test"] == 179
-    page = write_page(result, tmp_path / "transfer.md", "python -m export transfer-experiment ...")
+    page = write_page(result, tmp_path / "transfer.md", "python -m training transfer-experiment ...")
     text = page.read_text()
     assert "| `feature-extract` |" in text and "3 images per class:" in text and "425 (" in text
