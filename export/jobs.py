@@ -26,6 +26,8 @@ _METRICS = ("test_top1", "test_top5", "test_loss", "val_top1")
 class ExportJob:
     """One network ready to export: weights loaded, described, with the data to check it on.
 
+    ``model`` has ``requires_grad`` as training left it (every parameter for weights trained
+    elsewhere): the card's summary reports that trainable/frozen split.
     ``test`` (images, targets) measures accuracy; ``calibration`` are training images for INT8;
     ``real_inputs`` feed the parity check (test images when there are some); ``reference`` is
     the test accuracy PyTorch reached in training.
@@ -75,12 +77,13 @@ def job_from_checkpoint(checkpoint: Path, options: BuildOptions, source_sha: str
     import torch
 
     from training.data import load_data
-    from training.weights import load_checkpoint
+    from training.weights import load_checkpoint, restore_trainable
 
     # Checkpoints record torch.__version__, a str subclass that weights_only loading must be told about.
     with torch.serialization.safe_globals([torch.torch_version.TorchVersion]):
         model, ckpt = load_checkpoint(checkpoint)
     meta = ckpt.meta
+    restore_trainable(model, meta)  # the card's summary says what training trained
     prep = meta.preprocessing
     splits = load_data(meta.dataset, image_size=prep.image_size, in_channels=prep.channels, preprocessing=prep)
     test = _arrays(splits.test)

@@ -17,7 +17,9 @@ __all__ = ["BUILD_FORMAT", "BuildOptions", "replace_options"]
 
 # Bump when the pipeline changes what it writes: every model is then rebuilt once (so does
 # export.onnx_export.EXPORT_REVISION, for the graph alone).
-BUILD_FORMAT = 1
+# 2: the card's summary reports training's trainable/frozen split (format 1 said every parameter
+#    was frozen, the serving copy's state); the next build publishes a new version with it.
+BUILD_FORMAT = 2
 
 
 @dataclass(frozen=True)

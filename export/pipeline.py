@@ -184,15 +184,28 @@ def _card_fields(job: ExportJob, net: nn.Module, verified: _Verified, options: B
         "outputs": verified.outputs,
         "batching": options.batching,
         "quick": job.quick,
-        "summary": _summary(net, job.input.shape),
+        "summary": _summary(net, job.model, job.input.shape),
         "canonical_summary": _canonical_summary(job.architecture.name),
     }
 
 
-def _summary(model: nn.Module, shape: Sequence[int]) -> SummaryRecord:
+def _summary(net: nn.Module, trained: nn.Module, shape: Sequence[int]) -> SummaryRecord:
+    """The served network's summary, with training's trainable/frozen split.
+
+    ``net`` is the serving copy, every parameter frozen; ``trained`` (the job's model) has them as
+    training left them, so those that trained are counted trainable (Keras' summary after transfer
+    learning: the new head trainable, the backbone not), not the export's freezing.
+    """
     import models
 
-    return SummaryRecord.model_validate(models.summarize(model, tuple(shape)).to_dict())
+    trainable = {name for name, p in trained.named_parameters() if p.requires_grad}
+    params = dict(net.named_parameters())
+    for name, p in params.items():
+        p.requires_grad_(name in trainable)
+    try:
+        return SummaryRecord.model_validate(models.summarize(net, tuple(shape)).to_dict())
+    finally:
+        net.requires_grad_(False)
 
 
 def _canonical_summary(name: str) -> SummaryRecord:

@@ -138,6 +138,8 @@ class Run:
             labels=list(self.data.labels),
             recipe=self.recipe,
             dataset=self.data.name,
+            # What the card's summary reports as trainable: only the head after feature extraction.
+            frozen=[name for name, p in self.model.named_parameters() if not p.requires_grad],
         )
 
 

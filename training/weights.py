@@ -43,6 +43,7 @@ __all__ = [
     "read_checkpoint",
     "read_weights",
     "replace_head",
+    "restore_trainable",
     "save_checkpoint",
     "trainable_parameters",
 ]
@@ -63,6 +64,9 @@ class CheckpointMeta:
 
     ``model`` and ``model_options`` rebuild the network (``create_model(model, **model_options)``;
     the options include ``num_classes`` and ``in_channels``); ``labels[i]`` names output ``i``.
+    ``frozen`` names the parameters training left frozen (``requires_grad`` off: the backbone of
+    ``finetune --mode feature-extract``); ``None`` in checkpoints written before it was recorded,
+    for which :func:`restore_trainable` derives it from the recorded mode.
     """
 
     model: str
@@ -73,9 +77,12 @@ class CheckpointMeta:
     metrics: dict[str, Any] = field(default_factory=dict)
     epoch: int = 0
     dataset: str = ""
+    frozen: list[str] | None = None
     format_version: int = FORMAT_VERSION
 
     def to_dict(self) -> dict[str, Any]:
+        # "frozen" only when recorded: older readers ignore a key they do not know, so the format stays 1.
+        recorded = {"frozen": list(self.frozen)} if self.frozen is not None else {}
         return {
             "format_version": self.format_version,
             "model": self.model,
@@ -86,6 +93,7 @@ class CheckpointMeta:
             "metrics": dict(self.metrics),
             "epoch": self.epoch,
             "dataset": self.dataset,
+            **recorded,
         }
 
     @classmethod
@@ -104,6 +112,7 @@ class CheckpointMeta:
             metrics=dict(data.get("metrics", {})),
             epoch=int(data.get("epoch", 0)),
             dataset=str(data.get("dataset", "")),
+            frozen=list(data["frozen"]) if data.get("frozen") is not None else None,
             format_version=version,
         )
 
@@ -322,6 +331,25 @@ def freeze_backbone(model: nn.Module) -> list[str]:
     for p in head.parameters():
         p.requires_grad_(True)
     return [n for n, p in net.named_parameters() if p.requires_grad]
+
+
+def restore_trainable(model: nn.Module, meta: CheckpointMeta) -> nn.Module:
+    """Set ``requires_grad`` on ``model`` as training left it, so its summary says what was trained.
+
+    The checkpoint's ``frozen`` names when recorded; for checkpoints written before, the mode in its
+    metrics decides: ``feature-extract`` trained the classifier alone, everything else (``train``,
+    ``finetune``, ``scratch``) every parameter.
+    """
+    net = _unwrap(model)
+    if meta.frozen is not None:
+        frozen = set(meta.frozen)
+        for name, p in net.named_parameters():
+            p.requires_grad_(name not in frozen)
+    elif meta.metrics.get("mode") == "feature-extract":
+        freeze_backbone(net)
+    else:
+        net.requires_grad_(True)
+    return model
 
 
 def freeze_modes(model: nn.Module) -> None:

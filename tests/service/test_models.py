@@ -50,6 +50,19 @@ def test_summary_text_is_the_zoo_table(client: httpx.Client, cards: dict[str, Mo
             assert r.text == render_text(record) + "\n"
 
 
+def test_summary_says_every_parameter_of_a_trained_network_is_trainable(
+    client: httpx.Client, cards: dict[str, ModelCard]
+) -> None:
+    # The quick models were trained from scratch: nothing was frozen (the export's freezing of its
+    # serving copy is not what the summary reports). Feature extraction: tests/export/test_trained_summary.py.
+    for name, card in cards.items():
+        body = client.get(f"/models/{name}/summary").json()
+        total = card.summary.total_params
+        assert (body["total_params"], body["trainable_params"], body["non_trainable_params"]) == (total, total, 0)
+        text = client.get(f"/models/{name}/summary", params={"format": "text"}).text
+        assert f"Trainable params: {total:,}\n" in text and "Non-trainable params: 0\n" in text
+
+
 def test_summary_text_matches_a_fresh_summarize() -> None:
     import models
 

@@ -58,6 +58,8 @@ def test_feature_extract_trains_only_the_new_head(source: Path, tmp_path: Path):
     model, ckpt = load_checkpoint(result.checkpoint)
     assert ckpt.meta.preprocessing == load_checkpoint(source)[1].meta.preprocessing  # the source's statistics
     assert ckpt.meta.model_options["num_classes"] == 5 and model.info.num_classes == 5
+    # The checkpoint says what was frozen (the card's summary reports it): every parameter but the head's.
+    assert ckpt.meta.frozen == [name for name, _ in model.named_parameters() if not name.startswith(head)]
 
 
 def test_finetune_moves_everything_and_scratch_starts_afresh(source: Path, tmp_path: Path):
@@ -66,6 +68,7 @@ def test_finetune_moves_everything_and_scratch_starts_afresh(source: Path, tmp_p
     after = _weights(tuned.checkpoint)
     assert all(not torch.equal(after[k], before[k]) for k in before if not k.startswith("classifier.4."))
     assert tuned.metrics["trainable_params"] == tuned.metrics["params"]
+    assert load_checkpoint(tuned.checkpoint)[1].meta.frozen == []
     lrs = {h["lr"] for h in tuned.metrics["history"]}
     assert lrs  # recorded
 

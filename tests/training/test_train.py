@@ -40,10 +40,13 @@ def test_checkpoint_rebuilds_the_model_with_its_metadata(lenet_run):
     assert meta.preprocessing.color_mode == "L" and meta.preprocessing.image_size == 32
     assert meta.recipe == get_recipe("lenet5").override(epochs=3)
     assert meta.metrics["test_top1"] == lenet_run.metrics["test_top1"]
-    # The rebuilt model scores what training measured, on data prepared from the metadata alone.
+    assert meta.frozen == [], "training from scratch trains every parameter"
+    # The rebuilt model scores what training measured, on data prepared from the metadata alone: to
+    # within one test image, as training evaluated with its recipe's thread count and rounded differently.
     p = meta.preprocessing
     data = load_data(meta.dataset, image_size=p.image_size, in_channels=p.channels, preprocessing=p)
-    assert evaluate_model(model, data.test)["top1"] == pytest.approx(lenet_run.metrics["test_top1"])
+    one_image = 100 / len(data.test)
+    assert evaluate_model(model, data.test)["top1"] == pytest.approx(lenet_run.metrics["test_top1"], abs=one_image)
     assert ckpt.training is None  # the resume state lives in last.pt
     assert read_checkpoint(lenet_run.out / "last.pt").training["epoch"] == 2
 
@@ -59,7 +62,8 @@ def test_resume_continues_as_if_never_interrupted(tmp_path: Path):
     for x, y in zip(a, b, strict=True):
         assert x["train_loss"] == pytest.approx(y["train_loss"], rel=1e-5)
         assert x["val_loss"] == pytest.approx(y["val_loss"], rel=1e-5)
-    assert resumed.metrics["test_top1"] == straight.metrics["test_top1"]
+    # Weights equal to float noise (the losses above): the same test score, to within one image of 359.
+    assert resumed.metrics["test_top1"] == pytest.approx(straight.metrics["test_top1"], abs=100 / 359)
 
 
 def test_resume_refuses_another_models_state(tmp_path: Path):

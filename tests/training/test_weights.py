@@ -20,6 +20,7 @@ from training.weights import (
     load_torchvision_weights,
     param_groups,
     replace_head,
+    restore_trainable,
     save_checkpoint,
 )
 
@@ -132,3 +133,47 @@ def test_checkpoint_round_trip(tmp_path: Path):
     newer = meta.to_dict() | {"format_version": 99}
     with pytest.raises(WeightsError, match="newer than this code reads"):
         CheckpointMeta.from_dict(newer)
+
+
+def _meta(frozen: list[str] | None, mode: str | None) -> CheckpointMeta:
+    return CheckpointMeta(
+        model="lenet5",
+        model_options={"num_classes": 5, "in_channels": 1},
+        preprocessing=Preprocessing(32, "L", (0.3,), (0.3,)),
+        labels=list("abcde"),
+        recipe=Recipe(),
+        metrics={} if mode is None else {"mode": mode},
+        frozen=frozen,
+    )
+
+
+def _trainable(model: torch.nn.Module) -> list[str]:
+    return [name for name, p in model.named_parameters() if p.requires_grad]
+
+
+def test_frozen_parameters_round_trip_and_restore(tmp_path: Path):
+    model = models.create_model("lenet5", num_classes=5)
+    backbone = [name for name, _ in model.named_parameters() if not name.startswith("classifier.4.")]
+    meta = _meta(backbone, "feature-extract")
+    assert CheckpointMeta.from_dict(meta.to_dict()) == meta
+    loaded, ckpt = load_checkpoint(save_checkpoint(tmp_path / "c.pt", model, meta))
+    assert _trainable(loaded) == _trainable(models.create_model("lenet5")), "loading alone thaws everything"
+    assert _trainable(restore_trainable(loaded, ckpt.meta)) == ["classifier.4.weight", "classifier.4.bias"]
+    assert _trainable(restore_trainable(loaded, _meta([], "feature-extract"))) == _trainable(
+        models.create_model("lenet5")
+    ), "what was recorded wins over the mode"
+
+
+@pytest.mark.parametrize(
+    ("mode", "head_only"),
+    [("feature-extract", True), ("finetune", False), ("scratch", False), ("train", False), (None, False)],
+)
+def test_checkpoints_written_before_the_record_derive_it_from_the_mode(mode: str | None, head_only: bool):
+    meta = _meta(None, mode)
+    assert "frozen" not in meta.to_dict() and CheckpointMeta.from_dict(meta.to_dict()).frozen is None
+    model = models.create_model("lenet5", num_classes=5)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    everything = [name for name, _ in model.named_parameters()]
+    expected = ["classifier.4.weight", "classifier.4.bias"] if head_only else everything
+    assert _trainable(restore_trainable(model, meta)) == expected
