@@ -3,10 +3,16 @@
 ``/predict`` and ``/v2/models/{name}/infer`` both go through here, so they share readiness
 checks, input validation, batching and therefore results; they differ only in how they read
 requests and write responses (:mod:`service.codecs`, :mod:`service.v2_codec`).
+
+Every input tensor passes :meth:`DataPlane.check` (dtype, shape, every value finite: one
+vectorised ``np.isfinite(...).all()``, counting only on failure) and every answer
+:meth:`DataPlane.infer`'s check of the outputs (NaN or ±Inf from finite inputs is the model's
+fault: 500 ``non_finite_output``, counted and logged, for the requests whose rows they are).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,11 +21,13 @@ from typing import Any
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
-from .errors import InvalidInput
+from .errors import InvalidInput, NonFiniteOutput
 from .model_manager import ModelManager, Servable
 from .settings import Settings
 
-__all__ = ["V2_DATATYPES", "DataPlane", "Inference", "elapsed_ms", "top_k"]
+__all__ = ["V2_DATATYPES", "DataPlane", "Inference", "elapsed_ms", "json_array", "top_k"]
+
+logger = logging.getLogger(__name__)
 
 # numpy dtype name -> Open Inference Protocol datatype
 V2_DATATYPES = {
@@ -36,6 +44,11 @@ V2_DATATYPES = {
     "float32": "FP32",
     "float64": "FP64",
 }
+
+# The kinds of array JSON values may make for a target dtype's kind: numbers only ("NaN" and "1.5"
+# are strings, true is a boolean, though numpy converts both), booleans only for bool tensors.
+_JSON_KINDS = {"b": "b", "i": "iu", "u": "iu", "f": "iuf"}
+_KIND_NAMES = {"U": "strings", "S": "strings", "b": "booleans", "f": "fractions", "O": "mixed or out-of-range values"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +98,8 @@ class DataPlane:
         """Nested lists (N, C, H, W) or (C, H, W) to a checked float32 batch."""
         expected = servable.input.shape
         try:
-            array = np.asarray(data, dtype=np.float32)
-        except (ValueError, TypeError) as exc:
+            array = json_array(data, np.dtype(np.float32))
+        except (ValueError, TypeError, OverflowError) as exc:
             raise InvalidInput(
                 f"'tensor' must be nested lists of numbers shaped {_shape_text(expected)}: {exc}",
                 details={"expected": {"shape": expected, "dtype": servable.input.dtype}},
@@ -96,7 +109,7 @@ class DataPlane:
         return self.check(servable, array)
 
     def check(self, servable: Servable, array: np.ndarray, name: str | None = None) -> np.ndarray:
-        """``array`` if it is what the model takes (dtype, rank, every non-batch dimension), else 422."""
+        """``array`` if it is what the model takes (dtype, rank, every non-batch dimension, finite values), else 422."""
         spec = servable.input
         if name is not None and name != spec.name:
             raise InvalidInput(
@@ -124,17 +137,74 @@ class DataPlane:
                     },
                 },
             )
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise _non_finite_input(servable, spec.name, array)
         return array if array.flags.c_contiguous else np.ascontiguousarray(array)
 
     async def infer(self, servable: Servable, batch: np.ndarray) -> Inference:
+        """Run ``batch`` (checked) through the servable's batcher: its rows of every output, all finite."""
         result = await servable.batcher.submit(batch)
-        return Inference(
-            servable,
-            dict(zip(servable.output_names, result.outputs, strict=True)),
-            result.queue_s,
-            result.run_s,
-            result.batch_size,
-        )
+        outputs = dict(zip(servable.output_names, result.outputs, strict=True))
+        for values in outputs.values():
+            if values.dtype.kind == "f" and not np.isfinite(values).all():
+                raise _non_finite_output(servable, outputs)
+        return Inference(servable, outputs, result.queue_s, result.run_s, result.batch_size)
+
+
+def json_array(data: Any, dtype: np.dtype) -> np.ndarray:
+    """Nested lists of JSON values as an array of ``dtype``, in one conversion.
+
+    ``ValueError`` unless they are numbers (booleans for a bool tensor): numpy would read the string
+    ``"NaN"`` or ``"1.5"`` as a float, which no client means. Numbers beyond the dtype's range become
+    ±Inf here (so :meth:`DataPlane.check` names them).
+    """
+    array = np.asarray(data)
+    if array.size and array.dtype.kind not in _JSON_KINDS.get(dtype.kind, ""):
+        found = _KIND_NAMES.get(array.dtype.kind, f"{array.dtype.name} values")
+        raise ValueError(f"{found} are not {V2_DATATYPES.get(dtype.name, dtype.name)} values; send JSON numbers")
+    with np.errstate(over="ignore"):
+        return array.astype(dtype, copy=False)
+
+
+def _non_finite_input(servable: Servable, name: str, array: np.ndarray) -> InvalidInput:
+    bad = array.size - int(np.count_nonzero(np.isfinite(array)))
+    return InvalidInput(
+        f"input {name!r} of {servable.name!r} has {bad:,} value(s) that are not finite (NaN, ±Inf, or beyond "
+        f"{V2_DATATYPES.get(array.dtype.name, array.dtype.name)}'s range) among {array.size:,}; send finite numbers",
+        details={"input": name, "non_finite": bad, "values": array.size},
+    )
+
+
+def _non_finite_output(servable: Servable, outputs: dict[str, np.ndarray]) -> NonFiniteOutput:
+    """The error for a request whose rows of the outputs hold NaN or ±Inf; counted and logged here."""
+    n = next(iter(outputs.values())).shape[0]
+    bad_rows = np.zeros(n, dtype=bool)
+    names = []
+    for output, values in outputs.items():
+        rows = ~np.isfinite(values.reshape(n, -1)).all(axis=1)
+        if rows.any():
+            names.append(output)
+            bad_rows |= rows
+    inputs = np.flatnonzero(bad_rows).tolist()
+    cause = (
+        "float16 overflows beyond ±65,504: variant fp32 takes these inputs"
+        if servable.precision == "fp16"
+        else "its arithmetic overflowed (or divided zero by zero) on these inputs"
+    )
+    message = (
+        f"model {servable.name!r} version {servable.version} variant {servable.precision} computed values that "
+        f"are not finite (NaN or ±Inf) in {', '.join(names)} for {len(inputs)} of {n} finite input(s): {cause}"
+    )
+    servable.metrics.count_non_finite(servable.precision, len(inputs))
+    logger.error("%s (inputs %s of the request)", message, inputs)
+    details = {
+        "model": servable.name,
+        "version": servable.version,
+        "variant": servable.precision,
+        "outputs": names,
+        "inputs": inputs,
+    }
+    return NonFiniteOutput(message, details=details)
 
 
 def top_k(probabilities: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

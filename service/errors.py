@@ -25,6 +25,7 @@ __all__ = [
     "LoadError",
     "ModelNotFound",
     "ModelNotReady",
+    "NonFiniteOutput",
     "PayloadTooLarge",
     "QueueFull",
     "ServiceError",
@@ -105,6 +106,13 @@ class InvalidInput(ServiceError):
 class InferenceFailed(ServiceError):
     status_code = 500
     code = "inference_failed"
+
+
+class NonFiniteOutput(ServiceError):
+    """The model computed NaN or ±Inf from finite inputs (a float16 overflow, say): its fault, not the request's."""
+
+    status_code = 500
+    code = "non_finite_output"
 
 
 class ModelNotReady(ServiceError):

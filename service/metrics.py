@@ -3,7 +3,8 @@
 ``cnnserve_requests_total``, ``cnnserve_request_duration_seconds`` and
 ``cnnserve_request_errors_total`` come from :class:`MetricsMiddleware`; the batch size,
 inference time, queue depth and queue rejections from each model's batcher through
-:class:`ModelMetrics`, whose label children are bound once so the hot path does no lookups;
+:class:`ModelMetrics`, whose label children are bound once so the hot path does no lookups
+(``cnnserve_non_finite_outputs_total``, from the data plane, per variant too);
 ``cnnserve_event_loop_lag_seconds`` from :func:`service.loop_lag.watch_loop_lag`.
 """
 
@@ -29,14 +30,20 @@ class ModelMetrics:
     """The per-model series a batcher updates, bound to one model label."""
 
     def __init__(self, metrics: Metrics, model: str) -> None:
+        self.model = model
         self.batch_size = metrics.batch_size.labels(model)
         self.inference_seconds = metrics.inference_seconds.labels(model)
         self.queue_depth = metrics.queue_depth.labels(model)
         self.queue_rejections = metrics.queue_rejections.labels(model)
+        self._non_finite = metrics.non_finite_outputs
 
     def observe_batch(self, size: int, seconds: float) -> None:
         self.batch_size.observe(size)
         self.inference_seconds.observe(seconds)
+
+    def count_non_finite(self, variant: str, inputs: int) -> None:
+        """``inputs`` whose outputs were not finite (a failure path: the label lookup is no cost)."""
+        self._non_finite.labels(self.model, variant).inc(inputs)
 
 
 class Metrics:
@@ -71,6 +78,12 @@ class Metrics:
         self.queue_depth = Gauge("cnnserve_queue_depth", "requests waiting in the batch queue", ["model"], registry=r)
         self.queue_rejections = Counter(
             "cnnserve_queue_rejections", "requests refused with 503 because the queue was full", ["model"], registry=r
+        )
+        self.non_finite_outputs = Counter(
+            "cnnserve_non_finite_outputs",
+            "inputs whose outputs the model computed as NaN or ±Inf (their request answered 500 non_finite_output)",
+            ["model", "variant"],
+            registry=r,
         )
         self.loop_lag = Histogram(
             "cnnserve_event_loop_lag_seconds",

@@ -27,7 +27,7 @@ from repository import ModelCard, Repository, RepositoryError, TensorSpec, sha25
 
 from .batching import BatchingConfig, DynamicBatcher
 from .errors import LoadError, ModelNotFound, ModelNotReady, VariantNotFound, VersionNotFound
-from .metrics import Metrics
+from .metrics import Metrics, ModelMetrics
 from .preprocess import ImagePipeline
 from .runtime import ORT_ERRORS, RuntimeOptions, Session, open_session, select_providers
 from .schemas import ModelStatus
@@ -57,6 +57,7 @@ class Servable:
         batcher: DynamicBatcher,
         images: ImagePipeline,
         sha256: str | None,
+        metrics: ModelMetrics,
     ) -> None:
         self.card = card
         self.name = card.name
@@ -66,6 +67,7 @@ class Servable:
         self.batcher = batcher
         self.images = images
         self.sha256 = sha256
+        self.metrics = metrics
         self.input: TensorSpec = card.inputs[0]
         self.outputs: list[TensorSpec] = list(card.outputs)
         self.output_names: list[str] = [o.name for o in card.outputs]
@@ -347,9 +349,10 @@ class ModelManager:
             ),
             max_queue_size=s.max_queue_size,
         )
-        batcher = DynamicBatcher(session.run, config, self._executor, self._metrics.model(card.name))
+        metrics = self._metrics.model(card.name)
+        batcher = DynamicBatcher(session.run, config, self._executor, metrics)
         images = ImagePipeline(card.input, s.max_image_pixels)
-        return Servable(card, number, precision, session, batcher, images, sha256)
+        return Servable(card, number, precision, session, batcher, images, sha256, metrics)
 
 
 def _stat(path: Path) -> tuple[int, int, int] | None:

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import ValidationError
 
-from .dataplane import V2_DATATYPES, top_k
+from .dataplane import V2_DATATYPES, json_array, top_k
 from .errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
-from .v2_schemas import V2InferenceRequest, V2InferenceResponse, V2ResponseOutput
+from .v2_schemas import V2InferenceRequest, V2InferenceResponse, V2RequestInput, V2ResponseOutput
 
 __all__ = ["HEADER_LENGTH", "RequestedOutput", "V2Request", "decode_infer", "encode_infer", "inflate"]
 
@@ -71,62 +71,12 @@ def inflate(body: bytes, encoding: str | None, limit: int) -> bytes:
 
 def decode_infer(body: bytes, header_length: str | None, model_outputs: Sequence[str]) -> V2Request:
     """Parse an infer request; 422 naming what is wrong (never an exception from numpy)."""
-    if header_length is None:
-        header, binary = body, memoryview(b"")
-    else:
-        try:
-            n = int(header_length)
-        except ValueError:
-            raise InvalidInput(f"{HEADER_LENGTH} must be an integer, got {header_length!r}") from None
-        if not 0 < n <= len(body):
-            raise InvalidInput(f"{HEADER_LENGTH} is {n} but the body has {len(body)} bytes")
-        header, binary = body[:n], memoryview(body)[n:]
-    try:
-        request = V2InferenceRequest.model_validate_json(header)
-    except ValidationError as exc:
-        summary = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()[:5])
-        details = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()[:20]]
-        raise InvalidInput(f"invalid inference request: {summary}", details=details) from None
-
+    header, binary = _split_body(body, header_length)
+    request = _parse_header(header)
     inputs = []
     offset = 0
     for item in request.inputs:
-        dtype = _NUMPY.get(item.datatype.upper())
-        if dtype is None:
-            raise InvalidInput(
-                f"input {item.name!r}: datatype {item.datatype!r} is not supported here; the model takes FP32"
-            )
-        if any(d < 0 for d in item.shape):
-            raise InvalidInput(f"input {item.name!r}: shape {item.shape} has a negative dimension")
-        count = math.prod(item.shape)
-        if count > _MAX_ELEMENTS:
-            raise InvalidInput(f"input {item.name!r}: shape {item.shape} is too large")
-        size = (item.parameters or {}).get("binary_data_size")
-        if size is not None:
-            if not isinstance(size, int) or size < 0 or offset + size > len(binary):
-                raise InvalidInput(
-                    f"input {item.name!r}: binary_data_size {size!r} does not fit "
-                    f"the {len(binary)} bytes after the header"
-                )
-            if size != count * dtype.itemsize:
-                raise InvalidInput(
-                    f"input {item.name!r}: {size} bytes of binary data for shape {item.shape} {item.datatype} "
-                    f"({count * dtype.itemsize} expected)"
-                )
-            array = np.frombuffer(binary[offset : offset + size], dtype=dtype).reshape(item.shape)
-            offset += size
-        elif item.data is not None:
-            try:
-                array = np.asarray(item.data, dtype=dtype)
-            except (ValueError, TypeError, OverflowError) as exc:
-                raise InvalidInput(f"input {item.name!r}: data is not a {item.datatype} tensor: {exc}") from None
-            if array.size != count:
-                raise InvalidInput(
-                    f"input {item.name!r}: {array.size} values for shape {item.shape} ({count} expected)"
-                )
-            array = array.reshape(item.shape)
-        else:
-            raise InvalidInput(f"input {item.name!r} has neither 'data' nor binary_data_size")
+        array, offset = _decode_input(item, binary, offset)
         inputs.append((item.name, array))
     if offset != len(binary):
         raise InvalidInput(f"{len(binary) - offset} bytes of binary data after the header belong to no input")
@@ -134,6 +84,73 @@ def decode_infer(body: bytes, header_length: str | None, model_outputs: Sequence
     if variant is not None and variant not in _VARIANTS:
         raise InvalidInput(f"parameter 'variant' must be one of {', '.join(_VARIANTS)}, got {variant!r}")
     return V2Request(request.id, inputs, _requested_outputs(request, model_outputs), variant)
+
+
+def _split_body(body: bytes, header_length: str | None) -> tuple[bytes, memoryview]:
+    """The JSON header and the binary tensor data after it (none without the header length)."""
+    if header_length is None:
+        return body, memoryview(b"")
+    try:
+        n = int(header_length)
+    except ValueError:
+        raise InvalidInput(f"{HEADER_LENGTH} must be an integer, got {header_length!r}") from None
+    if not 0 < n <= len(body):
+        raise InvalidInput(f"{HEADER_LENGTH} is {n} but the body has {len(body)} bytes")
+    return body[:n], memoryview(body)[n:]
+
+
+def _parse_header(header: bytes) -> V2InferenceRequest:
+    try:
+        return V2InferenceRequest.model_validate_json(header)
+    except ValidationError as exc:
+        summary = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()[:5])
+        details = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()[:20]]
+        raise InvalidInput(f"invalid inference request: {summary}", details=details) from None
+
+
+def _decode_input(item: V2RequestInput, binary: memoryview, offset: int) -> tuple[np.ndarray, int]:
+    """One input's tensor, from its JSON data or from the binary data at ``offset``; and the next offset."""
+    dtype = _NUMPY.get(item.datatype.upper())
+    if dtype is None:
+        raise InvalidInput(
+            f"input {item.name!r}: datatype {item.datatype!r} is not supported here; the model takes FP32"
+        )
+    if any(d < 0 for d in item.shape):
+        raise InvalidInput(f"input {item.name!r}: shape {item.shape} has a negative dimension")
+    count = math.prod(item.shape)
+    if count > _MAX_ELEMENTS:
+        raise InvalidInput(f"input {item.name!r}: shape {item.shape} is too large")
+    size = (item.parameters or {}).get("binary_data_size")
+    if size is not None:
+        return _binary_tensor(item, dtype, count, binary[offset:], size), offset + size
+    if item.data is not None:
+        return _json_tensor(item, dtype, count), offset
+    raise InvalidInput(f"input {item.name!r} has neither 'data' nor binary_data_size")
+
+
+def _binary_tensor(item: V2RequestInput, dtype: np.dtype, count: int, binary: memoryview, size: object) -> np.ndarray:
+    """The first ``size`` bytes of ``binary`` as the input's tensor, without a copy."""
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0 or size > len(binary):
+        raise InvalidInput(
+            f"input {item.name!r}: binary_data_size {size!r} does not fit the {len(binary)} bytes left after the header"
+        )
+    if size != count * dtype.itemsize:
+        raise InvalidInput(
+            f"input {item.name!r}: {size} bytes of binary data for shape {item.shape} {item.datatype} "
+            f"({count * dtype.itemsize} expected)"
+        )
+    return np.frombuffer(binary[:size], dtype=dtype).reshape(item.shape)
+
+
+def _json_tensor(item: V2RequestInput, dtype: np.dtype, count: int) -> np.ndarray:
+    """The input's JSON ``data`` (flat or nested numbers, never strings) as its tensor."""
+    try:
+        array = json_array(item.data, dtype)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise InvalidInput(f"input {item.name!r}: data is not a {item.datatype} tensor: {exc}") from None
+    if array.size != count:
+        raise InvalidInput(f"input {item.name!r}: {array.size} values for shape {item.shape} ({count} expected)")
+    return array.reshape(item.shape)
 
 
 def _requested_outputs(request: V2InferenceRequest, model_outputs: Sequence[str]) -> list[RequestedOutput]:

@@ -41,6 +41,15 @@ SPECS = {
 }
 
 
+class Overflowing(nn.Module):
+    """Logits of 1e30 times the first ten pixels: finite for ordinary inputs, ±Inf (NaN probabilities)
+    from a pixel of 3.4e8 on, exactly on any machine. A model whose arithmetic overflows on some
+    finite inputs, as a float16 variant does beyond ±65,504."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1)[:, :10] * 1e30
+
+
 class _WithProbabilities(nn.Module):
     def __init__(self, net: nn.Module) -> None:
         super().__init__()
@@ -81,25 +90,30 @@ def _variant(path: Path, precision: str) -> Variant:
     return Variant(precision=precision, file=path.name, sha256=sha256_file(path), bytes=path.stat().st_size)
 
 
-def write_version(root: Path, name: str, version: int, seed: int) -> VersionCard:
-    """Export version ``version`` of ``name`` (weights drawn with ``seed``) and return its card entry."""
+def write_version(root: Path, name: str, version: int, seed: int, net: nn.Module | None = None) -> VersionCard:
+    """Export version ``version`` of ``name`` (weights drawn with ``seed``) and return its card entry.
+
+    ``net`` (an :class:`Overflowing`, say) replaces the zoo network; its graph is published as the
+    fp16 variant too (named so, computed in float32: the service judges a variant by its outputs).
+    """
     arch, options, *_ = SPECS[name]
     torch.manual_seed(seed)
-    net = models.create_model(arch, **options).eval()
+    graph = (net or models.create_model(arch, **options)).eval()
     repo = Repository(root)
     fp32 = repo.variant_path(name, version, "fp32")
-    _export(net, _input_shape(name), fp32)
+    _export(graph, _input_shape(name), fp32)
     int8 = repo.variant_path(name, version, "int8")
     quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
-    return VersionCard(
-        version=version,
-        created=_now(),
-        variants={
-            "fp32": _variant(fp32, "fp32"),
-            "int8": _variant(int8, "int8"),
-            "fp16": Variant(precision="fp16", file="model.fp16.onnx", published=False, reason="not built by the tests"),
-        },
-    )
+    variants = {"fp32": _variant(fp32, "fp32"), "int8": _variant(int8, "int8")}
+    if net is not None:
+        fp16 = repo.variant_path(name, version, "fp16")
+        shutil.copyfile(fp32, fp16)
+        variants["fp16"] = _variant(fp16, "fp16")
+    else:
+        variants["fp16"] = Variant(
+            precision="fp16", file="model.fp16.onnx", published=False, reason="not built by the tests"
+        )
+    return VersionCard(version=version, created=_now(), variants=variants)
 
 
 def _input_shape(name: str) -> tuple[int, int, int]:
@@ -108,13 +122,19 @@ def _input_shape(name: str) -> tuple[int, int, int]:
 
 
 def write_model(
-    root: Path, name: str, versions: dict[int, int], *, max_batch_size: int = 16, delay_us: int = 2000
+    root: Path,
+    name: str,
+    versions: dict[int, int],
+    *,
+    max_batch_size: int = 16,
+    delay_us: int = 2000,
+    net: nn.Module | None = None,
 ) -> ModelCard:
-    """Write ``name`` with ``versions`` ({version: seed}) and its card (last, atomically)."""
+    """Write ``name`` with ``versions`` ({version: seed}) and its card (last, atomically); ``net``: write_version."""
     arch, options, mode, resize, crop, mean, std = SPECS[name]
     shape = _input_shape(name)
     with torch.device("meta"):
-        net = models.create_model(arch, **options)
+        zoo = models.create_model(arch, **options)
         canonical = models.create_model(arch)
     info = models.get_model_info(arch)
     card = ModelCard(
@@ -127,8 +147,8 @@ def write_model(
         outputs=[TensorSpec(name="logits", shape=[-1, 10]), TensorSpec(name="probabilities", shape=[-1, 10])],
         batching=Batching(max_batch_size=max_batch_size, max_queue_delay_microseconds=delay_us),
         quick=True,
-        versions={v: write_version(root, name, v, seed) for v, seed in versions.items()},
-        summary=SummaryRecord.model_validate(models.summarize(net, shape, name=arch).to_dict()),
+        versions={v: write_version(root, name, v, seed, net) for v, seed in versions.items()},
+        summary=SummaryRecord.model_validate(models.summarize(zoo, shape, name=arch).to_dict()),
         canonical_summary=SummaryRecord.model_validate(
             models.summarize(canonical, info.input_size, name=arch).to_dict()
         ),
