@@ -1,4 +1,4 @@
-"""``create_app(settings)``: settings, lifespan, middleware, error handlers and routers; nothing else.
+"""``create_app(settings)``: settings, lifespan, middleware, error handlers, routers and the OpenAPI; nothing else.
 
 Sessions are opened in the lifespan (in the background: the server is live at once and ready
 when a first model is), never at import time.
@@ -20,6 +20,7 @@ from .loop_lag import watch_loop_lag
 from .metrics import Metrics, MetricsMiddleware
 from .middleware import BodyLimitMiddleware
 from .model_manager import ModelManager
+from .openapi import install_openapi
 from .routers import health, metrics, models, predict, v2
 from .settings import Settings
 
@@ -71,4 +72,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(models.router, dependencies=protected)
     app.include_router(predict.router, dependencies=protected)
     app.include_router(v2.router, dependencies=protected)
+    install_openapi(app)
     return app

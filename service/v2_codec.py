@@ -34,6 +34,7 @@ HEADER_LENGTH = "Inference-Header-Content-Length"
 
 _NUMPY = {v2: np.dtype(name).newbyteorder("<") for name, v2 in V2_DATATYPES.items()}
 _MAX_ELEMENTS = 2**31
+_MAX_DIMS = 32  # numpy 1.x's limit (2.x allows 64); the models take 4
 _VARIANTS = ("fp32", "int8", "fp16")
 
 
@@ -118,14 +119,23 @@ def _decode_input(item: V2RequestInput, binary: memoryview, offset: int) -> tupl
     if any(d < 0 for d in item.shape):
         raise InvalidInput(f"input {item.name!r}: shape {item.shape} has a negative dimension")
     count = math.prod(item.shape)
-    if count > _MAX_ELEMENTS:
-        raise InvalidInput(f"input {item.name!r}: shape {item.shape} is too large")
+    # Each dimension too: a zero elsewhere makes the count small, and numpy cannot make such a shape.
+    if len(item.shape) > _MAX_DIMS or count > _MAX_ELEMENTS or any(d > _MAX_ELEMENTS for d in item.shape):
+        raise InvalidInput(
+            f"input {item.name!r}: shape {_shape_text(item.shape)} is too large "
+            f"(at most {_MAX_DIMS} dimensions and {_MAX_ELEMENTS:,} values)"
+        )
     size = (item.parameters or {}).get("binary_data_size")
     if size is not None:
         return _binary_tensor(item, dtype, count, binary[offset:], size), offset + size
     if item.data is not None:
         return _json_tensor(item, dtype, count), offset
     raise InvalidInput(f"input {item.name!r} has neither 'data' nor binary_data_size")
+
+
+def _shape_text(shape: Sequence[int]) -> str:
+    text = str(list(shape))
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _binary_tensor(item: V2RequestInput, dtype: np.dtype, count: int, binary: memoryview, size: object) -> np.ndarray:

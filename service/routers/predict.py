@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 from ..codecs import predict_response, read_predict
 from ..dataplane import DataPlane
 from ..deps import DataPlaneDep
+from ..openapi import RETRY_AFTER, SERVER_FAULT
 from ..schemas import ErrorResponse, PredictOptions, PredictRequest, PredictResponse
 
 router = APIRouter(tags=["predict"])
@@ -23,9 +24,15 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     415: {"model": ErrorResponse, "description": "not an image the server can decode, or an unknown Content-Type"},
     422: {
         "model": ErrorResponse,
-        "description": "invalid options, base64, image or tensor (the message names the expected shape)",
+        "description": "invalid options, base64, image or tensor (the message names the expected shape); "
+        "a tensor with NaN or ±Inf (the message names the input and how many values)",
     },
-    503: {"model": ErrorResponse, "description": "model not ready, or its queue is full (Retry-After)"},
+    500: {"model": ErrorResponse, "description": SERVER_FAULT},
+    503: {
+        "model": ErrorResponse,
+        "description": "model not ready, or its queue is full (Retry-After)",
+        "headers": RETRY_AFTER,
+    },
 }
 _BODY = {
     "requestBody": {

@@ -16,6 +16,7 @@ from ..dataplane import V2_DATATYPES, DataPlane
 from ..deps import DataPlaneDep, ManagerDep, ModelDep
 from ..errors import InvalidInput, ModelNotReady, ServiceNotReady, VersionNotFound
 from ..model_manager import ModelState
+from ..openapi import RETRY_AFTER, SERVER_FAULT
 from ..schemas import ErrorResponse
 from ..v2_codec import HEADER_LENGTH, decode_infer, encode_infer, inflate
 from ..v2_schemas import (
@@ -44,9 +45,17 @@ _INFER_ERRORS: dict[int | str, dict[str, Any]] = {
     **_ERRORS,
     200: {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
     413: {"model": ErrorResponse, "description": "body over CNNSERVE_MAX_BODY_BYTES"},
+    415: {"model": ErrorResponse, "description": "a Content-Encoding other than gzip or deflate"},
     422: {
         "model": ErrorResponse,
-        "description": "wrong input name, datatype or shape (the message names the expected one)",
+        "description": "wrong input name, datatype or shape (the message names the expected one); "
+        "a tensor with NaN or ±Inf, or strings as numbers (the message names the input)",
+    },
+    500: {"model": ErrorResponse, "description": SERVER_FAULT},
+    503: {
+        "model": ErrorResponse,
+        "description": "the model (or version) is not ready, or its queue is full (Retry-After)",
+        "headers": RETRY_AFTER,
     },
 }
 
@@ -91,8 +100,10 @@ _INFER_BODY = {
 def _version(model: ModelState, version: str | None) -> int | None:
     if version is None:
         return None
-    if not version.isdigit():
-        raise VersionNotFound(f"model {model.name!r} has no version {version!r}")
+    # ASCII digits, and not too many: str.isdigit also accepts "²" (which int() refuses) and "١" (which
+    # it reads as 1), and int() refuses more than 4,300 digits. No version number has 19 digits.
+    if not (version.isascii() and version.isdigit()) or len(version) > 18:
+        raise VersionNotFound(f"model {model.name!r} has no version {version[:40]!r}")
     return int(version)
 
 

@@ -207,3 +207,28 @@ def test_malformed_binary_requests(client: httpx.Client, cards, grey_model: str)
 def test_health_endpoints_over_plain_http(client: httpx.Client) -> None:
     assert client.get("/v2/health/live").json() == {"live": True}
     assert client.get("/v2/health/ready").json() == {"ready": True}
+
+
+@pytest.mark.parametrize("version", ["²", "١", "9" * 5000], ids=["superscript-two", "arabic-one", "5000-digits"])
+def test_odd_versions_are_404(client: httpx.Client, grey_model: str, version: str) -> None:
+    # Found probing what the fuzzer sends: str.isdigit() accepts these, int() refuses or misreads them (500s).
+    for path in (f"/v2/models/{grey_model}/versions/{version}", f"/v2/models/{grey_model}/versions/{version}/ready"):
+        r = client.get(path)
+        assert r.status_code == 404 and r.json()["code"] == "version_not_found", r.text
+
+
+@pytest.mark.parametrize(
+    "shape", [[1] * 65, [1] * 33, [0, 10**30], [10**30, 0]], ids=["65-dims", "33-dims", "huge-dim", "huge-first"]
+)
+def test_shapes_numpy_cannot_make_are_422(client: httpx.Client, grey_model: str, shape: list[int]) -> None:
+    # Found probing what the fuzzer sends: the reshape raised (500) for either kind of data.
+    size = 4 if 0 not in shape else 0
+    json_input = {"name": "input", "shape": shape, "datatype": "FP32", "data": [0.0] * (size // 4)}
+    binary_input = {"name": "input", "shape": shape, "datatype": "FP32", "parameters": {"binary_data_size": size}}
+    binary_header = {"inputs": [binary_input]}
+    for r in (
+        _raw(client, grey_model, {"inputs": [json_input]}),
+        _raw(client, grey_model, binary_header, b"\0" * size, length=len(json.dumps(binary_header).encode())),
+    ):
+        assert r.status_code == 422 and "is too large" in r.json()["error"], r.text
+    assert client.get(f"/v2/models/{grey_model}/ready").status_code == 200
