@@ -111,6 +111,29 @@ def test_openapi_documents_every_endpoint_with_examples(client: httpx.Client) ->
     assert "$defs" not in str(paths["/v2/models/{name}/infer"]["post"]["requestBody"])
 
 
+def test_openapi_declares_the_optional_api_key_and_the_one_error_shape(client: httpx.Client) -> None:
+    spec = client.get("/openapi.json").json()
+    schemes = spec["components"]["securitySchemes"]
+    assert (schemes["APIKeyHeader"]["in"], schemes["APIKeyHeader"]["name"]) == ("header", "X-API-Key")
+    assert (schemes["HTTPBearer"]["type"], schemes["HTTPBearer"]["scheme"]) == ("http", "bearer")
+    probes = {"/healthz", "/readyz", "/v2/health/live", "/v2/health/ready", "/metrics"}
+    error = {"$ref": "#/components/schemas/ErrorResponse"}
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            if path in probes:
+                assert "security" not in operation and "401" not in responses, path
+            else:  # the key or the bearer token, or nothing (`{}`) when CNNSERVE_API_KEY is not set
+                assert operation["security"] == [{"APIKeyHeader": []}, {"HTTPBearer": []}, {}], (method, path)
+                assert responses["401"]["headers"]["WWW-Authenticate"], (method, path)
+            for status, response in responses.items():
+                if status != "200":
+                    assert response["content"]["application/json"]["schema"] == error, (method, path, status)
+    assert "HTTPValidationError" not in str(spec), "422s have the one error shape too"
+    infer = spec["paths"]["/v2/models/{name}/infer"]["post"]["responses"]
+    assert {"413", "415", "422", "500", "503"} <= set(infer) and "Retry-After" in infer["503"]["headers"]
+
+
 def test_service_never_imports_torch() -> None:
     pattern = re.compile(r"^\s*(import torch|from torch)", re.MULTILINE)
     offenders = [str(p) for p in SERVICE.rglob("*.py") if pattern.search(p.read_text())]
