@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from repository import Batching, InputSpec, Precision
+from repository import Batching, InputSpec, PaperRecord, Precision
 
 __all__ = [
     "ClassScore",
@@ -72,6 +72,8 @@ class ModelOverview(BaseModel):
     status: ModelStatus
     reason: str | None = Field(None, description="why the model (or a version of it) is unavailable")
     architecture: str | None = None
+    family: str | None = Field(None, description="the architecture's family (resnet, vgg, ...)")
+    paper: PaperRecord | None = Field(None, description="the paper that introduced the architecture")
     description: str | None = None
     quick: bool | None = Field(None, description="a --quick smoke-test model, not a trained one")
     served_versions: list[int] = Field(default_factory=list)
@@ -84,6 +86,7 @@ class ModelOverview(BaseModel):
     params: int | None = None
     macs: int | None = None
     batching: Batching | None = None
+    samples: int = Field(0, description="sample images of the latest version (GET /models/{name}/samples)")
 
 
 class ModelList(BaseModel):

@@ -7,7 +7,7 @@ from typing import Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse, Response
 
-from repository import ModelCard, SummaryRecord, render_text
+from repository import ModelCard, PaperRecord, SummaryRecord, render_text
 
 from ..deps import ManagerDep, ModelDep
 from ..errors import ModelNotReady
@@ -57,6 +57,8 @@ def _overview(state: ModelState) -> ModelOverview:
         status=state.status,
         reason=state.reason,
         architecture=card.architecture.name,
+        family=card.architecture.family,
+        paper=PaperRecord.parse(card.architecture.paper),
         description=card.description or None,
         quick=card.quick,
         served_versions=sorted(state.versions),
@@ -69,6 +71,7 @@ def _overview(state: ModelState) -> ModelOverview:
         params=card.summary.total_params,
         macs=card.summary.total_macs,
         batching=card.batching,
+        samples=len(card.versions[card.latest_version].samples),
     )
 
 

@@ -26,6 +26,23 @@ def test_list_models(client: httpx.Client, cards: dict[str, ModelCard]) -> None:
         assert m["architecture"] == card.architecture.name and m["quick"] == card.quick
         variants = {v["precision"]: v for v in m["versions"][0]["variants"]}
         assert variants["fp32"]["status"] == "READY" and variants["fp32"]["provider"] == "CPUExecutionProvider"
+        assert m["samples"] == len(card.versions[card.latest_version].samples)
+
+
+def test_list_models_names_the_family_and_the_paper(client: httpx.Client, cards: dict[str, ModelCard]) -> None:
+    import models
+
+    listed = {m["name"]: m for m in client.get("/models").json()["models"]}
+    for name, card in cards.items():
+        info = models.get_model_info(card.architecture.name)
+        assert listed[name]["family"] == info.family
+        paper = info.paper
+        assert listed[name]["paper"] == {
+            "title": paper.title,
+            "authors": paper.authors,
+            "year": paper.year,
+            "url": paper.url,
+        }
 
 
 def test_model_card(client: httpx.Client, cards: dict[str, ModelCard]) -> None:
