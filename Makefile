@@ -8,7 +8,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 BUILD_LOG ?= runs/build.log
 
-.PHONY: setup serve repository test bench clean
+.PHONY: setup serve repository zoo test bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ serve: setup
 # The default set, trained, exported and published in the foreground (no server).
 repository: setup
 	$(PY) -m export build --repository $(REPO) --checkpoints $(CHECKPOINTS)
+
+# Every architecture's canonical summary as data, what the service serves at /zoo (a test checks it is current).
+zoo: setup
+	$(PY) -m models zoo --out service/zoo
 
 test: setup
 	$(PY) -m pytest -n 2 --dist loadgroup -q

@@ -196,13 +196,9 @@ def _summary(model: nn.Module, shape: Sequence[int]) -> SummaryRecord:
 
 
 def _canonical_summary(name: str) -> SummaryRecord:
-    import torch
-
     import models
 
-    with torch.device("meta"):
-        canonical = models.create_model(name)
-    return SummaryRecord.model_validate(models.summarize(canonical, canonical.info.input_size).to_dict())
+    return SummaryRecord.model_validate(models.canonical_summary(name).to_dict())
 
 
 def _tools() -> dict[str, str]:

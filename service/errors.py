@@ -19,6 +19,7 @@ from starlette.responses import Response
 from .schemas import ErrorResponse
 
 __all__ = [
+    "ArchitectureNotFound",
     "ImageTooLarge",
     "InferenceFailed",
     "InvalidInput",
@@ -79,6 +80,11 @@ class VersionNotFound(ModelNotFound):
 
 class VariantNotFound(ModelNotFound):
     code = "variant_not_found"
+
+
+class ArchitectureNotFound(ServiceError):
+    status_code = 404
+    code = "architecture_not_found"
 
 
 class PayloadTooLarge(ServiceError):

@@ -1,18 +1,19 @@
-"""``GET /models``, ``GET /models/{name}`` (the card) and ``GET /models/{name}/summary``."""
+"""``GET /models``, ``GET /models/{name}`` (the card) and ``GET /models/{name}/summary`` (``?depth``: blocks)."""
 
 from __future__ import annotations
 
 from typing import Literal
 
 from fastapi import APIRouter, Query
-from fastapi.responses import PlainTextResponse, Response
+from fastapi.responses import Response
 
-from repository import ModelCard, PaperRecord, SummaryRecord, render_text
+from repository import ModelCard, PaperRecord, SummaryRecord
 
 from ..deps import ManagerDep, ModelDep
 from ..errors import ModelNotReady
 from ..model_manager import READY, ModelState
 from ..schemas import ErrorResponse, ModelList, ModelOverview, VariantOverview, VersionOverview
+from ..summaries import FORMAT_QUERY, SUMMARY_RESPONSES, DepthQuery, SummaryFormat, summary_response
 
 router = APIRouter(tags=["models"])
 
@@ -96,22 +97,19 @@ async def get_model(model: ModelDep) -> ModelCard:
     response_model=SummaryRecord,
     summary="Per-layer shapes, parameters and multiply-adds",
     responses={
-        200: {"content": {"text/plain": {"example": 'Model: "lenet5"  input: 1x32x32\n=====...'}}},
+        **SUMMARY_RESPONSES,
         **_NOT_FOUND,
+        422: {"model": ErrorResponse, "description": "invalid format or config, or a depth with no stored rows"},
         **_NO_CARD,
     },
 )
 async def get_summary(
     model: ModelDep,
-    format: Literal["json", "text"] = Query(
-        "json", description="json (models.summarize's schema) or a Keras-style table"
-    ),
+    format: SummaryFormat = FORMAT_QUERY,
     config: Literal["trained", "canonical"] = Query(
         "trained", description="the served network, or the architecture's canonical configuration"
     ),
+    depth: int | None = DepthQuery,
 ) -> Response | SummaryRecord:
     card = _card(model)
-    summary = card.canonical_summary if config == "canonical" else card.summary
-    if format == "text":
-        return PlainTextResponse(render_text(summary) + "\n")
-    return summary
+    return summary_response(card.canonical_summary if config == "canonical" else card.summary, format, depth)

@@ -90,3 +90,34 @@ def test_bad_summary_options_are_422(client: httpx.Client, grey_model: str) -> N
     for params in ({"format": "xml"}, {"config": "huge"}):
         r = client.get(f"/models/{grey_model}/summary", params=params)
         assert r.status_code == 422 and r.json()["code"] == "invalid_input"
+
+
+def test_summary_at_a_depth_is_summarize_at_that_depth(client: httpx.Client, cards: dict[str, ModelCard]) -> None:
+    import torch
+
+    import models
+
+    for name, card in cards.items():
+        arch, options = card.architecture.name, card.architecture.options
+        with torch.device("meta"):
+            trained, canonical = models.create_model(arch, **options), models.create_model(arch)
+        trained.requires_grad_(False)  # served as export's serving copy: frozen
+        configs = (("trained", trained, card.input.shape), ("canonical", canonical, canonical.info.input_size))
+        for config, net, shape in configs:
+            stored = card.summary if config == "trained" else card.canonical_summary
+            assert stored.depths, f"{name} {config}: the card has no depths"
+            for depth in stored.depths:
+                expected = models.summarize(net, shape, depth=depth, name=stored.model)
+                params = {"config": config, "depth": depth}
+                assert SummaryRecord.model_validate(client.get(f"/models/{name}/summary", params=params).json()) == (
+                    expected
+                )
+                text = client.get(f"/models/{name}/summary", params={**params, "format": "text"}).text
+                assert text == expected.to_text() + "\n"
+
+
+def test_summary_at_a_depth_not_stored_is_422(client: httpx.Client, cards: dict[str, ModelCard]) -> None:
+    for name, card in cards.items():
+        deepest = max(card.summary.depths)
+        r = client.get(f"/models/{name}/summary", params={"depth": deepest + 1})
+        assert r.status_code == 422 and r.json()["details"] == {"depths": sorted(card.summary.depths)}
