@@ -19,6 +19,7 @@ __all__ = [
     "PredictRequest",
     "PredictResponse",
     "Prediction",
+    "PreprocessResponse",
     "ReadyResponse",
     "Timings",
     "VariantOverview",
@@ -153,3 +154,20 @@ class PredictResponse(BaseModel):
     provider: str
     predictions: list[Prediction] = Field(description="one per input, in order")
     timings: Timings
+
+
+class PreprocessResponse(BaseModel):
+    """What the model sees: the input tensor of an image, its statistics, and the tensor as a picture."""
+
+    model: str
+    version: int
+    shape: list[int] = Field(description="C, H, W: the model's input, after resize and crop", examples=[[1, 32, 32]])
+    mean: float = Field(description="mean of the normalised tensor the model gets")
+    std: float = Field(description="standard deviation of that tensor")
+    min: float
+    max: float
+    image: str = Field(
+        description="data:image/png;base64 URL of the tensor mapped back to pixels (x * std + mean, clipped to "
+        "[0, 1]) at the model's input size: exactly the crop the model gets",
+        examples=["data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAA..."],
+    )

@@ -40,6 +40,11 @@ def test_api_key_guards_everything_but_probes_and_metrics(repository: Path, grey
             ("GET", "/v2"),
             ("GET", f"/v2/models/{grey_model}"),
             ("POST", f"/v2/models/{grey_model}/infer"),
+            ("GET", f"/models/{grey_model}/summary"),
+            ("POST", f"/models/{grey_model}/preprocess"),
+            ("GET", "/zoo"),
+            ("GET", "/zoo/vgg16"),
+            ("GET", "/zoo/vgg16/summary"),
         ):
             for headers in (
                 {},
