@@ -21,7 +21,7 @@ from .loop_lag import watch_loop_lag
 from .metrics import Metrics, MetricsMiddleware
 from .middleware import BodyLimitMiddleware
 from .model_manager import ModelManager
-from .routers import health, metrics, models, predict, v2, zoo
+from .routers import health, metrics, models, page, predict, v2, zoo
 from .settings import Settings
 
 __all__ = ["create_app"]
@@ -57,7 +57,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await lag_watcher
             await manager.stop()
 
-    app = FastAPI(title="cnnserve", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    # /docs and /redoc come from the page router, on vendored files (FastAPI's own load them from a CDN).
+    app = FastAPI(
+        title="cnnserve", version=__version__, description=DESCRIPTION, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     app.state.settings = settings
     app.state.metrics = app_metrics
     app.state.zoo = ZooCatalog()
@@ -75,4 +78,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(predict.router, dependencies=protected)
     app.include_router(v2.router, dependencies=protected)
     app.include_router(zoo.router, dependencies=protected)
+    app.include_router(page.router)
     return app
