@@ -1,0 +1,61 @@
+"""Fixtures of the page tests: one service (a subprocess) and one browser per module.
+
+Without Chromium the tests skip with the Debian packages to install, or fail under ``CI=true``. After each
+test, every request the page made is checked: none may leave the service's origin on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from .browser import NetLog, chrome, require_browser
+from .server import ServiceProcess
+
+if TYPE_CHECKING:
+    from .pages import Page
+
+
+@pytest.fixture(scope="module")
+def service(quick_repository: Path) -> Iterator[ServiceProcess]:
+    """The service on the tests' quick repository (lenet5 and resnet18), every model settled."""
+    require_browser()  # no browser: skip before building anything
+    process = ServiceProcess(quick_repository).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    require_browser()
+    with chrome() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="module")
+def netlog(browser: Any) -> NetLog:
+    browser.get("about:blank")  # away from the browser's start page before the log starts
+    log = NetLog(browser)
+    log.clear()
+    return log
+
+
+@pytest.fixture(scope="module")
+def page(browser: Any, service: ServiceProcess, netlog: NetLog) -> Page:
+    from .pages import Page
+
+    return Page(browser, service.url)
+
+
+@pytest.fixture(autouse=True)
+def _requests_stay_local(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if "page" not in request.fixturenames:
+        return
+    log: NetLog = request.getfixturevalue("netlog")
+    origin = request.getfixturevalue("service").url
+    outside = log.outside(origin)
+    assert not outside, f"the page made requests outside {origin}: {outside}"
