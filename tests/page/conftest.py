@@ -19,10 +19,15 @@ if TYPE_CHECKING:
     from .pages import Page
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """No browser: skip (or fail under CI=true) before any fixture builds a repository or starts a server."""
+    if "page" in getattr(item, "fixturenames", ()):
+        require_browser()
+
+
 @pytest.fixture(scope="module")
 def service(quick_repository: Path) -> Iterator[ServiceProcess]:
     """The service on the tests' quick repository (lenet5 and resnet18), every model settled."""
-    require_browser()  # no browser: skip before building anything
     process = ServiceProcess(quick_repository).start()
     yield process
     process.stop()
@@ -30,7 +35,6 @@ def service(quick_repository: Path) -> Iterator[ServiceProcess]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    require_browser()
     with chrome() as driver:
         yield driver
 

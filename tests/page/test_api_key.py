@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .browser import NetLog, require_browser
+from .browser import NetLog
 from .server import ServiceProcess
 
 if TYPE_CHECKING:
@@ -22,7 +22,6 @@ KEY = "page-test-key-7f3a"
 
 @pytest.fixture(scope="module")
 def service(quick_repository: Path) -> Iterator[ServiceProcess]:
-    require_browser()
     process = ServiceProcess(quick_repository, CNNSERVE_API_KEY=KEY).start()
     yield process
     process.stop()

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .browser import require_browser
 from .server import ServiceProcess
 
 if TYPE_CHECKING:
@@ -22,7 +21,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("page")]
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
-    require_browser()
     repository = tmp_path_factory.mktemp("growing") / "model_repository"
     repository.mkdir()
     process = ServiceProcess(repository, CNNSERVE_POLL_INTERVAL_S="0.5").start(settled=False)
