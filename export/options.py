@@ -16,8 +16,8 @@ from .quantize import QuantizeOptions
 __all__ = ["BUILD_FORMAT", "BuildOptions", "replace_options"]
 
 # Bump when the pipeline changes what it writes: every model is then rebuilt once (so does
-# export.onnx_export.EXPORT_REVISION, for the graph alone).
-BUILD_FORMAT = 1
+# export.onnx_export.EXPORT_REVISION, for the graph alone). 2: sample images in each version.
+BUILD_FORMAT = 2
 
 
 @dataclass(frozen=True)

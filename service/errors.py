@@ -28,6 +28,8 @@ __all__ = [
     "ModelNotReady",
     "PayloadTooLarge",
     "QueueFull",
+    "SampleNotFound",
+    "SampleUnavailable",
     "ServiceError",
     "ServiceNotReady",
     "Unauthorized",
@@ -87,6 +89,10 @@ class ArchitectureNotFound(ServiceError):
     code = "architecture_not_found"
 
 
+class SampleNotFound(ModelNotFound):
+    code = "sample_not_found"
+
+
 class PayloadTooLarge(ServiceError):
     status_code = 413
     code = "payload_too_large"
@@ -121,6 +127,13 @@ class ModelNotReady(ServiceError):
 class ServiceNotReady(ServiceError):
     status_code = 503
     code = "not_ready"
+
+
+class SampleUnavailable(ServiceError):
+    """A sample image the card lists is missing or changed on disk: the repository is damaged."""
+
+    status_code = 503
+    code = "sample_unavailable"
 
 
 class QueueFull(ServiceError):

@@ -21,6 +21,8 @@ __all__ = [
     "Prediction",
     "PreprocessResponse",
     "ReadyResponse",
+    "SampleList",
+    "SampleOverview",
     "Timings",
     "VariantOverview",
     "VersionOverview",
@@ -92,6 +94,23 @@ class ModelOverview(BaseModel):
 
 class ModelList(BaseModel):
     models: list[ModelOverview]
+
+
+class SampleOverview(BaseModel):
+    file: str = Field(examples=["0-0.png"])
+    label: str | None = Field(description="its class, or null for an unlabelled photograph", examples=["0"])
+    index: int | None = Field(description="its class index into the model's labels", examples=[0])
+    url: str = Field(
+        description="where the PNG is (relative to the server)", examples=["/models/lenet5/samples/0-0.png?version=1"]
+    )
+
+
+class SampleList(BaseModel):
+    """A version's sample images: real held-out test images, never training images."""
+
+    model: str
+    version: int
+    samples: list[SampleOverview]
 
 
 # --- predict ----------------------------------------------------------------------------------

@@ -42,6 +42,8 @@ def test_api_key_guards_everything_but_probes_and_metrics(repository: Path, grey
             ("POST", f"/v2/models/{grey_model}/infer"),
             ("GET", f"/models/{grey_model}/summary"),
             ("POST", f"/models/{grey_model}/preprocess"),
+            ("GET", f"/models/{grey_model}/samples"),
+            ("GET", f"/models/{grey_model}/samples/0-0.png"),
             ("GET", "/zoo"),
             ("GET", "/zoo/vgg16"),
             ("GET", "/zoo/vgg16/summary"),
