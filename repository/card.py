@@ -279,16 +279,9 @@ class VersionCard(_Record):
     variants: dict[Precision, Variant]
     verification: VerificationRecord = VerificationRecord()
     training: TrainingRecord = TrainingRecord()
-    samples: list[SampleImage] = Field(default_factory=list)
-
-    @model_serializer(mode="wrap")
-    def _without_empty_samples(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # Versions published before samples existed have none: written back, they must not gain a
-        # "samples": [] (their digests cover their JSON).
-        data = handler(self)
-        if not self.samples:
-            data.pop("samples", None)
-        return data
+    # Left out when empty: a version published before samples existed must write back the JSON its
+    # digests cover, without a "samples": [].
+    samples: list[SampleImage] = Field(default_factory=list, exclude_if=lambda samples: not samples)
 
 
 class Batching(_Record):

@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["LayerRecord", "SummaryRecord", "render_markdown", "render_text"]
 
@@ -49,15 +49,9 @@ class SummaryRecord(_Record):
     total_macs: int
     param_bytes: int
     activation_bytes: int
-    depths: dict[int, list[LayerRecord]] = Field(default_factory=dict)
-
-    @model_serializer(mode="wrap")
-    def _without_empty_depths(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # A card's digests cover its JSON: one written before depths existed must read back unchanged.
-        data = handler(self)
-        if not self.depths:
-            data.pop("depths", None)
-        return data
+    # Left out when empty: a card's digests cover its JSON, and one written before depths existed
+    # must read back unchanged.
+    depths: dict[int, list[LayerRecord]] = Field(default_factory=dict, exclude_if=lambda depths: not depths)
 
     def at_depth(self, depth: int) -> SummaryRecord:
         """The summary with ``depths[depth]`` as its rows, as ``models.summarize(..., depth=depth)`` gives it.
