@@ -39,6 +39,12 @@ export function replace(el, ...children) {
   return fill(el, {}, children);
 }
 
+/** An inline bar for a table cell: `fraction` of its track filled; decoration only (the cell says the number). */
+export function bar(fraction, kind) {
+  const width = `${(Math.max(0, Math.min(1, fraction)) * 100).toFixed(2)}%`;
+  return h("span", { class: "track", "aria-hidden": "true" }, h("span", { class: `bar ${kind}`, style: { width } }));
+}
+
 /** Show an error (an ApiError or any Error) in an element with role=alert, or hide it with null. */
 export function showError(el, error) {
   el.hidden = !error;

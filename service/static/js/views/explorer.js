@@ -2,7 +2,7 @@
 // configuration) or GET /zoo/{arch}/summary (any architecture), at every layer or collapsed to blocks (?depth=N).
 
 import { getJSON, getText, query } from "../api.js";
-import { h, replace, showError } from "../dom.js";
+import { bar, h, replace, showError } from "../dom.js";
 import { drawArchitecture, drawingLevel } from "../drawing.js";
 import { human, int, mb, percent, shape, size } from "../format.js";
 import { updateHash } from "../route.js";
@@ -134,11 +134,6 @@ function totals(record) {
   );
 }
 
-function bar(fraction, kind) {
-  const width = `${Math.min(100, fraction * 100).toFixed(2)}%`;
-  return h("span", { class: "track", "aria-hidden": "true" }, h("span", { class: `bar ${kind}`, style: { width } }));
-}
-
 function tableHead() {
   const col = (text, title, cls) => h("th", { scope: "col", title, class: cls }, text);
   return h(
@@ -151,9 +146,9 @@ function tableHead() {
       col("Layer"),
       col("Type"),
       col("Output shape", "channels × height × width, without the batch"),
-      col("Parameters", "the bar is the layer's share of all parameters", "num"),
-      col("Σ params", "running share: this layer and every one above it", "num"),
-      col("MACs", "multiply-adds for one image; the bar is the layer's share of all MACs", "num"),
+      col("Parameters", "the bar: relative to the row with the most parameters", "num"),
+      col("Σ params", "running share of all parameters: this row and every one above it", "num"),
+      col("MACs", "multiply-adds for one image; the bar: relative to the row with the most", "num"),
       col("Σ MACs", "running share of all MACs", "num"),
       col("Activations", "size of the layer's output for one image (float32)", "num"),
     ),
@@ -165,6 +160,9 @@ function tableBody(record, rows) {
   let macs = 0;
   const totalParams = record.total_params || 1;
   const totalMacs = record.total_macs || 1;
+  // Bars relative to the largest row, so that small layers still show; the Σ columns give the shares.
+  const maxParams = Math.max(1, ...rows.map((r) => r.params));
+  const maxMacs = Math.max(1, ...rows.map((r) => r.macs));
   return h(
     "tbody",
     {},
@@ -178,12 +176,12 @@ function tableBody(record, rows) {
         h("th", { scope: "row", class: "name" }, row.name),
         h("td", {}, row.type),
         h("td", { class: "shape" }, shape(row.output_shape)),
-        h("td", { class: "num barcell" }, bar(row.params / totalParams, "params"), h("span", {}, int(row.params))),
+        h("td", { class: "num barcell" }, bar(row.params / maxParams, "params"), h("span", {}, int(row.params))),
         h("td", { class: "num muted" }, percent(params / totalParams)),
         h(
           "td",
           { class: "num barcell" },
-          bar(row.macs / totalMacs, "macs"),
+          bar(row.macs / maxMacs, "macs"),
           h("span", { title: int(row.macs) }, human(row.macs)),
         ),
         h("td", { class: "num muted" }, percent(macs / totalMacs)),
@@ -229,7 +227,8 @@ function caption(record, rows) {
   return h(
     "caption",
     {},
-    `${rows.length} rows, ${levelText}. Bars: each row's share of all parameters and of all MACs; Σ: the running share from the top.`,
+    `${rows.length} rows, ${levelText}. Bars: parameters (solid) and MACs (striped) relative to the largest row; ` +
+      "Σ: the running share of the total, from the top.",
   );
 }
 
