@@ -82,6 +82,16 @@ def chrome(width: int = 1280, height: int = 900) -> Iterator[Any]:
             driver.quit()
 
 
+def emulate_width(driver: Any, width: int | None, height: int = 812) -> None:
+    """Lay the page out ``width`` CSS pixels wide, as a phone would (a window cannot be made that narrow:
+    Chrome keeps windows at least about 500 px wide); ``None`` goes back to the window's own size."""
+    if width is None:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    else:
+        metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": True}
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+
+
 @dataclass
 class Request:
     url: str

@@ -22,6 +22,7 @@ class Page:
 
     def load(self, view: str = "") -> Page:
         """A full load of the page (a new document), showing ``view`` (e.g. "explorer?model=lenet5")."""
+        self.driver.get("about:blank")  # else a URL that differs only in its hash would not reload the page
         self.driver.get(f"{self.url}/#{view}" if view else f"{self.url}/")
         self.wait(lambda d: d.execute_script("return document.readyState") == "complete")
         return self
@@ -63,7 +64,13 @@ class Page:
         return self.wait(shown, timeout, f"{selector} to be visible")
 
     def text_of(self, selector: str) -> str:
-        return self.visible(selector).text.strip()
+        """The text of the first visible match, once it has some (the page may redraw it meanwhile)."""
+
+        def text(_: Any) -> str | bool:
+            found = [e.text.strip() for e in self.all(selector) if e.is_displayed()]
+            return found[0] if found and found[0] else False
+
+        return self.wait(text, message=f"text in {selector}")
 
     def select(self, selector: str, value: str) -> None:
         """Choose an option of a <select> by value and tell the page (a change event), as a user does."""
@@ -84,6 +91,7 @@ class Page:
     def draw(self, selector: str, strokes: list[list[tuple[int, int]]]) -> None:
         """Strokes of (x, y) offsets from the element's centre, with the mouse (pointer events)."""
         element = self.visible(selector)
+        self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
         for stroke in strokes:
             actions = ActionChains(self.driver, duration=20)
             x0, y0 = stroke[0]

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from .browser import NetLog, axe_violations, describe_violations
+from .browser import NetLog, axe_violations, describe_violations, emulate_width
 from .server import ServiceProcess
 
 if TYPE_CHECKING:
@@ -306,13 +306,13 @@ def test_no_serious_accessibility_violation(page: Page, view: str, tmp_path: Pat
 
 @pytest.mark.parametrize("view", ["models", "explorer?model=lenet5", "zoo", "playground", "compare", "api"])
 def test_fits_a_phone_screen(page: Page, view: str) -> None:
-    page.driver.set_window_size(375, 812)
+    emulate_width(page.driver, 375)
     try:
         page.load(view)
         page.visible(f"#view-{view.split('?')[0]} h1")
         if view.startswith("explorer"):
             page.wait(lambda _: page.all("#explorer-table tbody tr"))
         width = page.driver.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
-        assert width[0] <= width[1], f"{view} is {width[0]} px wide on a {width[1]} px screen"
+        assert width == [375, 375], f"{view} is {width[0]} px wide on a {width[1]} px screen"
     finally:
-        page.driver.set_window_size(1280, 900)
+        emulate_width(page.driver, None)
