@@ -40,7 +40,9 @@ async def zoo_entry(arch: str, zoo: ZooDep) -> ZooEntry:
         422: {"model": ErrorResponse, "description": "invalid format, or a depth with no stored rows"},
     },
 )
-async def zoo_summary(
+def zoo_summary(
     arch: str, zoo: ZooDep, format: SummaryFormat = FORMAT_QUERY, depth: int | None = DepthQuery
 ) -> Response | SummaryRecord:
+    # Not async: FastAPI runs it in a worker thread, and reading a summary not yet cached takes
+    # milliseconds (EfficientNet-B7's: 23 ms), which the event loop should not wait for.
     return summary_response(zoo.summary(arch), format, depth)
