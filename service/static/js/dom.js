@@ -39,10 +39,19 @@ export function replace(el, ...children) {
   return fill(el, {}, children);
 }
 
-/** An inline bar for a table cell: `fraction` of its track filled; decoration only (the cell says the number). */
-export function bar(fraction, kind) {
+/** A table cell with a bar (`fraction` of its track, decoration only) and the number it stands for. */
+export function barCell(fraction, kind, text, title) {
   const width = `${(Math.max(0, Math.min(1, fraction)) * 100).toFixed(2)}%`;
-  return h("span", { class: "track", "aria-hidden": "true" }, h("span", { class: `bar ${kind}`, style: { width } }));
+  return h(
+    "td",
+    { class: "num barcell" },
+    h(
+      "div",
+      {},
+      h("span", { class: "track", "aria-hidden": "true" }, h("span", { class: `bar ${kind}`, style: { width } })),
+      h("span", { title }, text),
+    ),
+  );
 }
 
 /** Show an error (an ApiError or any Error) in an element with role=alert, or hide it with null. */

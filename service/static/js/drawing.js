@@ -5,10 +5,10 @@
 import { s } from "./dom.js";
 import { human, int, shape } from "./format.js";
 
-const MAX_BOXES = 40;
+const MAX_BOXES = 32; // compact: the finest level that fits, so ResNet-18 shows its 8 residual blocks
 const BOX_AREA = 120; // px for the tallest box
 const GAP = 8;
-const LABEL_SPACE = 96;
+const CHAR_WIDTH = 6.2; // px of an 11 px label character, for the room the slanted labels need
 const MIN_WIDTH = 640; // a small network is drawn up to 3x wider, so that its boxes can be told apart
 
 function spatial(dims) {
@@ -73,8 +73,10 @@ export function drawArchitecture(record, level, { onSelect, title }) {
     x += size.width + GAP * stretch;
     return placed;
   });
-  const width = x + 72; // room for the last slanted label
-  const height = BOX_AREA + 8 + LABEL_SPACE;
+  const longest = Math.max(...boxes.map((b) => b.name.length));
+  const labelSpace = 16 + longest * CHAR_WIDTH * Math.sin((55 * Math.PI) / 180);
+  const width = x + longest * CHAR_WIDTH * Math.cos((55 * Math.PI) / 180) + 8; // the last slanted label
+  const height = BOX_AREA + 8 + labelSpace;
   const centre = 4 + BOX_AREA / 2;
   const levelText =
     level.depth === null ? "every layer that has parameters or changes the shape" : `blocks at depth ${level.depth}`;
@@ -110,7 +112,7 @@ export function drawArchitecture(record, level, { onSelect, title }) {
         dataset: { name: box.name },
       },
       s("title", {}, box.input ? `input ${shape(box.output_shape)}` : describe(box)),
-      s("rect", { class: "hit", x: left - gap / 2, y: 0, width: w + gap, height: BOX_AREA + 8 + LABEL_SPACE }),
+      s("rect", { class: "hit", x: left - gap / 2, y: 0, width: w + gap, height }),
       s("rect", { class: "shape", x: left, y: top, width: w, height: h, rx: 2 }),
       s(
         "text",

@@ -47,20 +47,10 @@ export function ms(value) {
   return value < 10 ? `${value.toFixed(2)} ms` : `${value.toFixed(1)} ms`;
 }
 
-/** "He, Zhang, Ren, Sun (2015), Deep Residual Learning…, <url>" or {title, authors, year, url} -> parts. */
+/** The API's paper record {title, authors, year, url} as {title, byline, url, text}. */
 export function paper(value) {
   if (!value) return null;
-  if (typeof value === "object") {
-    const text = [value.authors && `${value.authors}:`, value.title, value.year && `(${value.year})`]
-      .filter(Boolean)
-      .join(" ");
-    return { text, url: value.url || null };
-  }
-  const match = String(value).match(/https?:\/\/\S+/);
-  const url = match ? match[0].replace(/[.)]+$/, "") : null;
-  const text = String(value)
-    .replace(/https?:\/\/\S+/, "")
-    .trim()
-    .replace(/[.,;]$/, "");
-  return { text, url };
+  const byline = [value.authors, value.year].filter(Boolean).join(", ");
+  const text = [value.title, byline && `(${byline})`].filter(Boolean).join(" ");
+  return { title: value.title || "", byline, url: value.url || null, text };
 }

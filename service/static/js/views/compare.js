@@ -2,7 +2,7 @@
 // side by side; and every model's test accuracy against its MACs.
 
 import { postImage } from "../api.js";
-import { bar, h, replace } from "../dom.js";
+import { barCell, h, replace } from "../dom.js";
 import { accuracy, human, int, ms, percent } from "../format.js";
 import { imageInput } from "../imageinput.js";
 import { accuracyChart } from "../chart.js";
@@ -44,7 +44,7 @@ function resultRow(model, outcome) {
     const best = outcome.json.predictions[0].top_k[0];
     cells.push(
       h("td", { class: "top1" }, best.label),
-      h("td", { class: "num barcell" }, bar(best.probability, "conf"), h("span", {}, percent(best.probability))),
+      barCell(best.probability, "conf", percent(best.probability)),
       h("td", { class: "num" }, ms(outcome.json.timings.inference_ms)),
       h("td", { class: "num" }, ms(outcome.roundTripMs)),
     );

@@ -2,7 +2,7 @@
 // configuration) or GET /zoo/{arch}/summary (any architecture), at every layer or collapsed to blocks (?depth=N).
 
 import { getJSON, getText, query } from "../api.js";
-import { bar, h, replace, showError } from "../dom.js";
+import { barCell, h, replace, showError } from "../dom.js";
 import { drawArchitecture, drawingLevel } from "../drawing.js";
 import { human, int, mb, percent, shape, size } from "../format.js";
 import { updateHash } from "../route.js";
@@ -176,14 +176,9 @@ function tableBody(record, rows) {
         h("th", { scope: "row", class: "name" }, row.name),
         h("td", {}, row.type),
         h("td", { class: "shape" }, shape(row.output_shape)),
-        h("td", { class: "num barcell" }, bar(row.params / maxParams, "params"), h("span", {}, int(row.params))),
+        barCell(row.params / maxParams, "params", int(row.params)),
         h("td", { class: "num muted" }, percent(params / totalParams)),
-        h(
-          "td",
-          { class: "num barcell" },
-          bar(row.macs / maxMacs, "macs"),
-          h("span", { title: int(row.macs) }, human(row.macs)),
-        ),
+        barCell(row.macs / maxMacs, "macs", human(row.macs), int(row.macs)),
         h("td", { class: "num muted" }, percent(macs / totalMacs)),
         h("td", { class: "num" }, size(row.activations * ELEMENT_BYTES)),
       );
@@ -301,6 +296,7 @@ async function load() {
     depth: state.depth,
   });
   fillConfig();
+  el.status.classList.remove("visually-hidden");
   el.status.textContent = "Loading the summary…";
   showError(el.error, null);
   try {
@@ -312,6 +308,7 @@ async function load() {
     fillDepths(record);
     el.body.hidden = false;
     render();
+    el.status.classList.add("visually-hidden"); // the heading shows it; screen readers still hear it
     el.status.textContent = `${record.model}: ${rows.length} rows, ${int(record.total_params)} parameters, ${human(record.total_macs)} MACs.`;
   } catch (error) {
     if (token !== state.token) return;

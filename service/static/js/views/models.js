@@ -22,10 +22,14 @@ export function badge(status) {
   );
 }
 
+/** The paper's title, a link when it has a URL, then its authors and year. */
 export function paperLink(value) {
   const p = paper(value);
   if (!p) return "–";
-  return p.url ? h("a", { href: p.url, rel: "noopener noreferrer", target: "_blank" }, p.text || p.url) : p.text;
+  const title = p.url
+    ? h("a", { href: p.url, rel: "noopener noreferrer", target: "_blank" }, p.title || p.url)
+    : p.title;
+  return h("span", { class: "paper" }, title, p.byline ? ` (${p.byline})` : "");
 }
 
 function inputText(input) {
@@ -75,8 +79,10 @@ function fact(term, value) {
 function card(model) {
   const ready = model.status === "READY";
   const family = model.family || null;
-  const versions = model.versions.length
-    ? `serving ${model.served_versions.join(", ") || "none"} of ${model.versions.map((v) => v.version).join(", ")}`
+  const served = model.served_versions.length ? model.served_versions.join(", ") : "none";
+  const all = model.versions.map((v) => v.version);
+  const versions = all.length
+    ? `${served} served, latest ${model.latest_version ?? "–"} (repository: ${all.join(", ")})`
     : "–";
   return h(
     "article",
