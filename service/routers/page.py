@@ -9,11 +9,13 @@ the API key when one is set. None of these routes is in the OpenAPI schema.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.responses import Response
 
 __all__ = ["DOCS_CSP", "PAGE_CSP", "STATIC", "router"]
 
@@ -32,13 +34,27 @@ DOCS_CSP = (
 )
 _NO_CACHE = {"Cache-Control": "no-cache"}  # revalidated (ETag) on each load: a new release shows at once
 
+
+class _RevalidatedFiles(StaticFiles):
+    """StaticFiles whose answers say no-cache: a 304 costs little, a stale module after an upgrade breaks the page."""
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers.update(_NO_CACHE)
+        return response
+
+
+_files = _RevalidatedFiles(directory=STATIC)
 router = APIRouter(include_in_schema=False)
-router.mount("/static", StaticFiles(directory=STATIC), name="static")
+router.mount("/static", _files, name="static")
 
 
 @router.get("/")
-async def page() -> FileResponse:
-    return FileResponse(STATIC / "index.html", headers={"Content-Security-Policy": PAGE_CSP, **_NO_CACHE})
+async def page(request: Request) -> Response:
+    # Through the same files app as /static: the same ETag, 304 and no-cache handling for index.html.
+    response = await _files.get_response("index.html", request.scope)
+    response.headers["Content-Security-Policy"] = PAGE_CSP
+    return response
 
 
 @router.get("/docs")

@@ -40,6 +40,14 @@ def test_the_page_is_public_with_a_strict_csp(client: httpx.Client) -> None:
     assert client.get("/static/js/main.js").headers["content-type"].startswith("text/javascript")
 
 
+def test_files_are_revalidated(client: httpx.Client) -> None:
+    for path in ("/", "/static/js/main.js"):
+        response = client.get(path)
+        assert response.headers["cache-control"] == "no-cache"
+        again = client.get(path, headers={"If-None-Match": response.headers["etag"]})
+        assert again.status_code == 304, path
+
+
 def test_the_page_is_not_in_the_openapi_schema(client: httpx.Client) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     assert not {"/", "/docs", "/redoc"} & set(paths)

@@ -11,7 +11,7 @@ import { currentImage } from "./playground.js";
 import { samplesOf, sampleStrip } from "./samples.js";
 
 const el = {};
-const state = { image: null, token: 0, samplesFrom: null };
+const state = { image: null, token: 0, samplesFrom: null, samplesReady: Promise.resolve() };
 
 function head() {
   const col = (text, cls, title) => h("th", { scope: "col", class: cls, title }, text);
@@ -61,6 +61,9 @@ async function run() {
   const image = state.image;
   if (!image) return;
   const token = ++state.token;
+  // Not while the sample thumbnails download: the round trips would time the queue for a connection.
+  await state.samplesReady;
+  if (token !== state.token) return;
   const models = store.ready();
   const outcomes = new Map();
   const draw = () =>
@@ -165,17 +168,22 @@ function chart(st) {
   );
 }
 
-async function offerSamples() {
+function offerSamples() {
   const withSamples = store.ready().find((m) => m.samples) || store.ready()[0];
   if (!withSamples || state.samplesFrom === withSamples.name) return;
   state.samplesFrom = withSamples.name;
-  try {
-    const samples = await samplesOf(withSamples.name);
-    if (samples.length)
-      replace(el.samples, sampleStrip(samples, `Sample test images (from ${withSamples.name})`, setImage));
-  } catch {
-    state.samplesFrom = null;
-  }
+  // run() waits for this: the list and its thumbnails, so that they do not share the timed round trips.
+  state.samplesReady = (async () => {
+    try {
+      const samples = await samplesOf(withSamples.name);
+      if (!samples.length) return;
+      const strip = sampleStrip(samples, `Sample test images (from ${withSamples.name})`, setImage);
+      replace(el.samples, strip);
+      await strip.ready;
+    } catch {
+      state.samplesFrom = null; // no samples: the other inputs still work
+    }
+  })();
 }
 
 export function init() {

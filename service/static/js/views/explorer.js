@@ -374,8 +374,10 @@ export function init() {
     .then((zoo) => {
       state.zoo = zoo;
       fillSources();
-      if (state.source) el.source.value = state.source;
-      else if (!document.getElementById("view-explorer").hidden)
+      if (state.source) {
+        el.source.value = state.source;
+        fillConfig(); // the canonical input size comes from the zoo's index
+      } else if (!document.getElementById("view-explorer").hidden)
         show(new URLSearchParams(location.hash.split("?")[1] || ""));
     })
     .catch(() => {}); // no zoo endpoint: the served models still work

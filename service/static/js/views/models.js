@@ -198,6 +198,8 @@ export function init() {
     }
     updated.textContent = st.models ? `(updated ${st.updated.toLocaleTimeString()})` : "";
     if (st.models) renderList(list, st.models);
+    else if (st.error)
+      replace(list, h("p", { class: "empty" }, "No list of models: the server did not give it (above)."));
   });
 }
 

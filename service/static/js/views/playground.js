@@ -14,7 +14,15 @@ import { codeTabs } from "./code.js";
 import { samplesOf, sampleStrip } from "./samples.js";
 
 const el = {};
-const state = { model: null, wanted: null, version: null, variant: null, image: null, token: 0 };
+const state = {
+  model: null,
+  wanted: null,
+  version: null,
+  variant: null,
+  image: null,
+  token: 0,
+  samplesReady: Promise.resolve(),
+};
 let pad;
 
 export function currentImage() {
@@ -92,20 +100,21 @@ async function selectModel(name, run = true) {
   if (run && state.image) classify();
 }
 
-async function loadSamples(name) {
+function loadSamples(name) {
   replace(el.samples);
-  try {
-    const samples = await samplesOf(name);
-    if (state.model !== name || !samples.length) return;
-    replace(
-      el.samples,
-      sampleStrip(samples, `Sample test images of ${name} (never seen in training)`, (blob, file) =>
-        setImage(blob, file, "sample"),
-      ),
-    );
-  } catch {
-    // no samples for this model (an older card): the other inputs still work
-  }
+  // classify() waits for the list and its thumbnails: they would otherwise share the timed round trip.
+  state.samplesReady = (async () => {
+    try {
+      const samples = await samplesOf(name);
+      if (state.model !== name || !samples.length) return;
+      const title = `Sample test images of ${name} (never seen in training)`;
+      const strip = sampleStrip(samples, title, (blob, file) => setImage(blob, file, "sample"));
+      replace(el.samples, strip);
+      await strip.ready;
+    } catch {
+      // no samples for this model (an older card): the other inputs still work
+    }
+  })();
 }
 
 // --- classifying ------------------------------------------------------------------------------------------
@@ -133,6 +142,8 @@ function request() {
 async function classify() {
   if (!state.image || !state.model) return;
   const token = ++state.token;
+  await state.samplesReady;
+  if (token !== state.token) return;
   const r = request();
   showError(el.error, null);
   el.result.setAttribute("aria-busy", "true");

@@ -25,16 +25,18 @@ function blobOf(url) {
   return blobs.get(url);
 }
 
-/** A row of buttons, one per sample (thumbnail and label); onPick(blob, filename). */
+/** A row of buttons, one per sample (thumbnail and label); onPick(blob, filename). `.ready`: thumbnails loaded. */
 export function sampleStrip(samples, title, onPick) {
+  const loading = [];
   const buttons = samples.map((sample) => {
     const label = sample.label ?? "no label";
     const filename = sample.file.split("/").pop();
     const img = h("img", { alt: "", width: 48, height: 48 });
-    blobOf(sample.url).then(
+    const shown = blobOf(sample.url).then(
       (blob) => (img.src = URL.createObjectURL(blob)),
       () => img.remove(),
     );
+    loading.push(shown);
     return h(
       "button",
       {
@@ -48,10 +50,12 @@ export function sampleStrip(samples, title, onPick) {
       h("span", { "aria-hidden": "true" }, label),
     );
   });
-  return h(
+  const strip = h(
     "div",
     { class: "sample-strip", role: "group", "aria-label": title },
     h("p", { class: "strip-title" }, title),
     buttons,
   );
+  strip.ready = Promise.allSettled(loading); // every thumbnail fetched (or failed)
+  return strip;
 }
