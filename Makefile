@@ -8,7 +8,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 BUILD_LOG ?= runs/build.log
 
-.PHONY: setup serve repository zoo test bench clean
+.PHONY: setup serve repository zoo test bench screenshots clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ test: setup
 
 bench: setup
 	$(PY) -m bench
+
+# docs/img/page-*.png: the web page's views in headless Chromium, on a quick repository built for them.
+screenshots: setup
+	$(PY) -m tests.page.screenshots
 
 clean:
 	rm -rf $(VENV) .pytest_cache build

@@ -127,6 +127,15 @@ def test_explorer_shows_lenet5_as_the_api_does(page: Page, service: ServiceProce
     assert selected == [record["layers"][0]["name"]]
     assert conv.get_attribute("aria-pressed") == "true"
     assert record["layers"][0]["name"] in page.text_of("#explorer-selection")
+    # The same by keyboard: arrows move between the boxes, Enter selects.
+    from selenium.webdriver.common.keys import Keys
+
+    conv.send_keys(Keys.ARROW_RIGHT)
+    focused = page.driver.switch_to.active_element
+    assert focused.get_attribute("data-name") == boxes[1].get_attribute("data-name")
+    focused.send_keys(Keys.ENTER)
+    selected = [row.get_attribute("data-name") for row in page.all("#explorer-table tbody tr.selected")]
+    assert selected == [boxes[1].get_attribute("data-name")]
 
 
 def test_explorer_canonical_configuration_and_blocks(page: Page, service: ServiceProcess) -> None:
