@@ -1,7 +1,12 @@
-"""Fixtures of the page tests: one service (a subprocess) and one browser per module.
+"""Fixtures of the page tests: one browser and one service (a subprocess) per test process.
 
-Without Chromium the tests skip with the Debian packages to install, or fail under ``CI=true``. After each
-test, every request the page made is checked: none may leave the service's origin on 127.0.0.1.
+The browser and the service on the quick repository live for the whole session: however the tests are
+spread over pytest-xdist's workers, each worker starts them at most once. The modules that need a service
+of their own (an API key, a growing repository) override ``service`` for themselves.
+
+Without Chromium the tests skip with the Debian packages to install, or fail under ``CI=true``. Around
+each test the browser's request log is emptied and then checked: no request may leave the service's
+origin on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         require_browser()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def service(quick_repository: Path) -> Iterator[ServiceProcess]:
     """The service on the tests' quick repository (lenet5 and resnet18), every model settled."""
     process = ServiceProcess(quick_repository).start()
@@ -33,13 +38,13 @@ def service(quick_repository: Path) -> Iterator[ServiceProcess]:
     process.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     with chrome() as driver:
         yield driver
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def netlog(browser: Any) -> NetLog:
     browser.get("about:blank")  # away from the browser's start page before the log starts
     log = NetLog(browser)
@@ -47,7 +52,7 @@ def netlog(browser: Any) -> NetLog:
     return log
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def page(browser: Any, service: ServiceProcess, netlog: NetLog) -> Page:
     from .pages import Page
 
@@ -56,10 +61,12 @@ def page(browser: Any, service: ServiceProcess, netlog: NetLog) -> Page:
 
 @pytest.fixture(autouse=True)
 def _requests_stay_local(request: pytest.FixtureRequest) -> Iterator[None]:
-    yield
     if "page" not in request.fixturenames:
+        yield
         return
     log: NetLog = request.getfixturevalue("netlog")
+    log.clear()
+    yield
     origin = request.getfixturevalue("service").url
     outside = log.outside(origin)
     assert not outside, f"the page made requests outside {origin}: {outside}"
