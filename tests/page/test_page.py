@@ -136,6 +136,9 @@ def test_explorer_shows_lenet5_as_the_api_does(page: Page, service: ServiceProce
     focused.send_keys(Keys.ENTER)
     selected = [row.get_attribute("data-name") for row in page.all("#explorer-table tbody tr.selected")]
     assert selected == [boxes[1].get_attribute("data-name")]
+    # The Keras-style text table, as GET /models/lenet5/summary?format=text gives it.
+    page.css("#explorer-keras summary").click()
+    page.wait(lambda _: f"Total params: {grouped(record['total_params'])}" in page.css("#explorer-keras-text").text)
 
 
 def test_explorer_canonical_configuration_and_blocks(page: Page, service: ServiceProcess) -> None:
@@ -248,6 +251,34 @@ def test_errors_show_the_api_message(page: Page, service: ServiceProcess, tmp_pa
     good.write_bytes(digit_png(5))
     page.upload("#pg-file", str(good))
     page.wait(lambda _: not page.css("#pg-error").is_displayed() and page.all("#pg-top1"), message="a prediction")
+
+
+DROP_AND_PASTE = """
+const [selector, kind, name] = arguments;
+const canvas = document.createElement("canvas");
+canvas.width = canvas.height = 40;
+const ctx = canvas.getContext("2d");
+ctx.fillRect(0, 0, 40, 40);
+ctx.fillStyle = "#fff";
+ctx.fillRect(18, 6, 5, 28);  // a 1
+canvas.toBlob((blob) => {
+  const data = new DataTransfer();
+  data.items.add(new File([blob], name, {type: "image/png"}));
+  const target = document.querySelector(selector);
+  target.dispatchEvent(kind === "drop" ? new DragEvent("drop", {dataTransfer: data, bubbles: true, cancelable: true})
+                                       : new ClipboardEvent("paste", {clipboardData: data, bubbles: true}));
+}, "image/png");
+"""
+
+
+def test_dropped_and_pasted_images_are_classified(page: Page) -> None:
+    page.load("playground?model=lenet5")
+    page.wait(lambda _: page.css("#pg-model").get_attribute("value") == "lenet5")
+    page.driver.execute_script(DROP_AND_PASTE, "#pg-drop", "drop", "dropped.png")
+    page.wait(lambda _: "You gave: dropped.png" in page.css("#pg-output").text, message="the dropped image")
+    page.driver.execute_script(DROP_AND_PASTE, "body", "paste", "image.png")
+    page.wait(lambda _: "You gave: pasted.png" in page.css("#pg-output").text, message="the pasted image")
+    assert page.text_of("#pg-top1")
 
 
 def test_samples_are_offered_and_classified(page: Page, service: ServiceProcess) -> None:
