@@ -30,10 +30,6 @@ export function s(tag, attrs, ...children) {
   return fill(document.createElementNS(SVG_NS, tag), attrs, children);
 }
 
-export function $(selector, root = document) {
-  return root.querySelector(selector);
-}
-
 export function replace(el, ...children) {
   el.replaceChildren();
   return fill(el, {}, children);
@@ -62,12 +58,4 @@ export function showError(el, error) {
   if (error.status) parts.push(h("strong", {}, `${error.status} ${error.code || ""}`.trim() + ": "));
   parts.push(error.message);
   replace(el, ...parts);
-}
-
-export function debounce(fn, ms) {
-  let timer;
-  return (...args) => {
-    clearTimeout(timer);
-    timer = setTimeout(() => fn(...args), ms);
-  };
 }

@@ -9,7 +9,7 @@ function keyLine(keyed, curl) {
     : `    headers={"X-API-Key": os.environ["CNNSERVE_API_KEY"]},\n`;
 }
 
-export function curl(r) {
+function curl(r) {
   const params = new URLSearchParams({ version: r.version, variant: r.variant, top_k: r.topK });
   return (
     `curl -s -X POST '${r.origin}/models/${r.model}/predict?${params}' \\\n` +
@@ -18,7 +18,7 @@ export function curl(r) {
   );
 }
 
-export function httpx(r) {
+function httpx(r) {
   return `${r.keyed ? "import os\n\n" : ""}import httpx
 
 with open(${JSON.stringify(r.filename)}, "rb") as f:
@@ -33,7 +33,7 @@ for score in response.json()["predictions"][0]["top_k"]:
 `;
 }
 
-export function tritonclient(r) {
+function tritonclient(r) {
   const spec = r.input;
   const headers = r.keyed ? `{"X-API-Key": os.environ["CNNSERVE_API_KEY"]}` : "None";
   return `import json

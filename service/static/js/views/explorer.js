@@ -214,7 +214,7 @@ function about() {
   return parts;
 }
 
-function caption(record, rows) {
+function caption(rows) {
   const levelText =
     state.depth === null
       ? "every layer"
@@ -232,7 +232,7 @@ function render() {
   replace(el.heading, title(record));
   replace(el.about, about());
   replace(el.totals, totals(record));
-  replace(el.table, caption(record, rows), tableHead(), tableBody(record, rows));
+  replace(el.table, caption(rows), tableHead(), tableBody(record, rows));
   const level = drawingLevel(record);
   const svg = drawArchitecture(record, level, {
     title: `The architecture of ${state.source.split(":")[1]}`,

@@ -2,7 +2,7 @@
 // Shows the top-k, the input as the model sees it (POST /models/{name}/preprocess), the server's timings next
 // to the round trip, and the code that makes the same request.
 
-import { apiKey, getBlob, getJSON, postImage, query } from "../api.js";
+import { apiKey, postImage, query } from "../api.js";
 import { h, replace, showError } from "../dom.js";
 import { accuracy, ms, percent, shape } from "../format.js";
 import { imageInput } from "../imageinput.js";
