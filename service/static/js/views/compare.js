@@ -61,6 +61,7 @@ async function run() {
   const image = state.image;
   if (!image) return;
   const token = ++state.token;
+  if (!store.models) await store.refresh(); // an image given before the list of models arrived
   // Not while the sample thumbnails download: the round trips would time the queue for a connection.
   await state.samplesReady;
   if (token !== state.token) return;

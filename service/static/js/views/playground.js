@@ -61,7 +61,8 @@ function fillModels() {
     ready.map((m) => [m.name, `${m.name}${m.architecture && m.architecture !== m.name ? ` (${m.architecture})` : ""}`]),
     state.model || state.wanted || fallback.name,
   );
-  if (chosen !== state.model) selectModel(chosen, false);
+  if (chosen !== state.model)
+    selectModel(chosen); // classifies an image given before the models arrived
   else fillVersions();
 }
 
