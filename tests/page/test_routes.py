@@ -4,6 +4,7 @@ own files name nothing outside the server."""
 from __future__ import annotations
 
 import re
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import httpx
 import pytest
 
 from service.routers.page import DOCS_CSP, PAGE_CSP, STATIC
+from tests.deploy import dockerfile as df
 from tests.service.live import LiveServer, make_settings
 
 OWN_FILES = [p for p in STATIC.rglob("*") if p.is_file() and "vendor" not in p.parts]
@@ -100,3 +102,14 @@ def test_vendored_files_keep_their_licences() -> None:
         assert (STATIC / "vendor" / library / "LICENSE").is_file(), library
     readme = (STATIC / "vendor" / "README.md").read_text()
     assert "swagger-ui-dist@5.35.0" in readme and "redoc@2.5.2" in readme
+
+
+def test_the_page_ships_with_the_package_and_the_images() -> None:
+    """Package data takes every file under static/ (no build step makes them), and both runtime images
+    copy service/ whole."""
+    pyproject = tomllib.loads((STATIC.parents[1] / "pyproject.toml").read_text())
+    assert "static/**/*" in pyproject["tool"]["setuptools"]["package-data"]["service"]
+    stages = df.parse()
+    for target in ("cpu", "gpu"):
+        copied = [source for copy in df.copies(stages, df.stage(stages, target)) for source in copy.sources]
+        assert "service/" in copied, target
