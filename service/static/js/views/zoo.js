@@ -55,7 +55,11 @@ function row(a) {
     h("td", {}, a.family),
     h("td", { class: "num" }, year(a)),
     h("td", {}, shape(a.input_size)),
-    h("td", { class: "num" }, int(a.num_classes)),
+    h(
+      "td",
+      { class: "num", title: a.num_classes ? null : "no classifier: a building block" },
+      a.num_classes ? int(a.num_classes) : "–",
+    ),
     h("td", { class: "num", title: int(a.params) }, human(a.params)),
     h("td", { class: "num", title: int(a.macs) }, human(a.macs)),
     h(
