@@ -8,7 +8,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 BUILD_LOG ?= runs/build.log
 
-.PHONY: setup serve repository test bench clean
+.PHONY: setup serve repository zoo test bench screenshots clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,11 +33,19 @@ serve: setup
 repository: setup
 	$(PY) -m export build --repository $(REPO) --checkpoints $(CHECKPOINTS)
 
+# Every architecture's canonical summary as data, what the service serves at /zoo (a test checks it is current).
+zoo: setup
+	$(PY) -m models zoo --out service/zoo
+
 test: setup
 	$(PY) -m pytest -n 2 --dist loadgroup -q
 
 bench: setup
 	$(PY) -m bench
+
+# docs/img/page-*.png: the web page's views in headless Chromium, on a quick repository built for them.
+screenshots: setup
+	$(PY) -m tests.page.screenshots
 
 clean:
 	rm -rf $(VENV) .pytest_cache build

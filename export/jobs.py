@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from torch import nn
@@ -15,6 +15,9 @@ from repository import Architecture, InputSpec, sha256_file
 from repository.card import AccuracyRecord, TrainingMetrics, TrainingRecord
 
 from .options import BuildOptions
+
+if TYPE_CHECKING:
+    from training.data import HeldOutImage
 
 __all__ = ["ExportJob", "architecture", "input_spec", "job_from_checkpoint"]
 
@@ -30,7 +33,8 @@ class ExportJob:
     elsewhere): the card's summary reports that trainable/frozen split.
     ``test`` (images, targets) measures accuracy; ``calibration`` are training images for INT8;
     ``real_inputs`` feed the parity check (test images when there are some); ``reference`` is
-    the test accuracy PyTorch reached in training.
+    the test accuracy PyTorch reached in training; ``samples`` are published with the version
+    (:mod:`export.samples`): held-out images as they are stored, never training images.
     """
 
     name: str
@@ -45,6 +49,7 @@ class ExportJob:
     calibration: np.ndarray | None = None
     real_inputs: np.ndarray | None = None
     reference: AccuracyRecord | None = None
+    samples: list[HeldOutImage] = field(default_factory=list)
 
 
 def input_spec(preprocessing: Any) -> InputSpec:
@@ -76,7 +81,7 @@ def job_from_checkpoint(checkpoint: Path, options: BuildOptions, source_sha: str
     """An :class:`ExportJob` for one of our checkpoints, with its test data and training images."""
     import torch
 
-    from training.data import load_data
+    from training.data import held_out_images, load_data
     from training.weights import load_checkpoint, restore_trainable
 
     # Checkpoints record torch.__version__, a str subclass that weights_only loading must be told about.
@@ -103,6 +108,7 @@ def job_from_checkpoint(checkpoint: Path, options: BuildOptions, source_sha: str
         calibration=calibration,
         real_inputs=test[0],
         reference=AccuracyRecord(**reference) if reference else None,
+        samples=held_out_images(meta.dataset),
     )
 
 

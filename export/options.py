@@ -19,6 +19,7 @@ __all__ = ["BUILD_FORMAT", "BuildOptions", "replace_options"]
 # export.onnx_export.EXPORT_REVISION, for the graph alone).
 # 2: the card's summary reports training's trainable/frozen split (format 1 said every parameter
 #    was frozen, the serving copy's state); the next build publishes a new version with it.
+# 2 also: sample images in each version.
 BUILD_FORMAT = 2
 
 

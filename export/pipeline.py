@@ -41,6 +41,7 @@ from .jobs import ExportJob
 from .measure import benchmark, evaluate_onnx, make_session, verify_parity
 from .onnx_export import ExportError, check_onnx, export_onnx, graph_signature, read_metadata, serving_copy
 from .options import BuildOptions
+from .samples import write_samples
 from .variants import VariantOutcome, make_variant
 
 __all__ = ["export_and_publish"]
@@ -87,6 +88,7 @@ def export_and_publish(
             variants=verified.variants,
             verification=verified.verification,
             training=job.training,
+            samples=write_samples(job.samples, staged),
         )
         card = with_version(_card_fields(job, net, verified, options), previous, entry)
         publish_version(repository, card, staged)
@@ -209,13 +211,9 @@ def _summary(net: nn.Module, trained: nn.Module, shape: Sequence[int]) -> Summar
 
 
 def _canonical_summary(name: str) -> SummaryRecord:
-    import torch
-
     import models
 
-    with torch.device("meta"):
-        canonical = models.create_model(name)
-    return SummaryRecord.model_validate(models.summarize(canonical, canonical.info.input_size).to_dict())
+    return SummaryRecord.model_validate(models.canonical_summary(name).to_dict())
 
 
 def _tools() -> dict[str, str]:

@@ -2,7 +2,8 @@
 
 Steps 3-5 of a build (:mod:`export.pipeline`) for weights trained elsewhere: ImageNet
 preprocessing, labels from a file (or the class indices), and scikit-learn's two sample
-photographs for the parity check, since there is no labelled test set to measure accuracy on.
+photographs for the parity check and as the version's (unlabelled) sample images, since there
+is no labelled test set to measure accuracy on.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 from torch import nn
 
 from repository import InputSpec, Repository, sha256_file
@@ -43,10 +45,12 @@ def import_torchvision(
     published; float16 is published when it agrees with float32 on sample photographs.
     """
     import models
+    from training.data import HeldOutImage
 
     weights = Path(weights)
     model, model_options = _load(arch, weights)
     spec = _imagenet_input(models.get_model_info(arch))
+    photos = _photos()
     job = ExportJob(
         name=name or arch,
         model=model,
@@ -61,7 +65,8 @@ def import_torchvision(
             labels_file=str(labels) if labels else None,
         ),
         description=f"{model.info.description} torchvision-format weights imported from {weights.name}.",
-        real_inputs=_sample_images(spec),
+        real_inputs=_preprocessed(photos, spec),
+        samples=[HeldOutImage(photo, None, None) for photo in photos],
     )
     return export_and_publish(job, Repository(options.repository), options)
 
@@ -119,19 +124,23 @@ def _labels_file(path: Path | None, num_classes: int) -> list[str]:
     return labels
 
 
-def _sample_images(spec: InputSpec) -> np.ndarray:
-    """scikit-learn's two bundled photographs (and their mirror images), preprocessed as ``spec`` says."""
-    from PIL import Image
+def _photos() -> list[Image.Image]:
+    """scikit-learn's two bundled photographs (a temple in China, a flower), 640x427 RGB."""
     from sklearn.datasets import load_sample_images
 
+    return [Image.fromarray(array) for array in load_sample_images().images]
+
+
+def _preprocessed(photos: list[Image.Image], spec: InputSpec) -> np.ndarray:
+    """``photos`` and their mirror images, preprocessed as ``spec`` says."""
     from training.transforms import eval_transform
 
     transform = eval_transform(
         spec.crop, spec.mean, spec.std, crop_pct=spec.crop / spec.resize, interpolation=spec.interpolation
     )
     out = []
-    for array in load_sample_images().images:
-        image = Image.fromarray(array).convert(spec.color_mode)
+    for photo in photos:
+        image = photo.convert(spec.color_mode)
         out.append(transform(image).numpy())
         out.append(transform(image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)).numpy())
     return np.stack(out).astype(np.float32)

@@ -22,7 +22,7 @@ from ._registry import (
     list_models,
     register_model,
 )
-from .summary import conv_macs, summarize
+from .summary import canonical_summary, conv_macs, summarize
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -32,6 +32,7 @@ __all__ = [
     "ModelInfo",
     "Paper",
     "UnknownModelError",
+    "canonical_summary",
     "check_input_size",
     "conv_macs",
     "create_model",

@@ -21,9 +21,9 @@ from torch.utils.hooks import RemovableHandle
 
 from repository import LayerRecord, SummaryRecord
 
-from ._registry import check_input_size
+from ._registry import check_input_size, create_model
 
-__all__ = ["conv_macs", "summarize"]
+__all__ = ["canonical_summary", "conv_macs", "summarize"]
 
 
 def conv_macs(conv: nn.Conv2d, output_shape: Sequence[int]) -> int:
@@ -158,14 +158,20 @@ def _forward_once(model: nn.Module, shape: list[int]) -> torch.dtype:
     return dtype
 
 
+def _deepest(model: nn.Module) -> int:
+    """The level of the deepest module (1: the model's children; 0: a model without children)."""
+    return max((name.count(".") + 1 for name, _ in model.named_modules() if name), default=0)
+
+
 def summarize(
     model: nn.Module, input_shape: Sequence[int], *, depth: int | None = None, name: str | None = None
 ) -> SummaryRecord:
     """Summarize ``model`` on one input of ``input_shape`` (C, H, W).
 
     ``depth`` limits the rows to modules that deep (their parameters and MACs include their
-    children's); by default every leaf module gets a row. A module called more than once
-    (a shared ReLU) gets a row per call and its parameters are counted at the first.
+    children's); by default every leaf module gets a row, and ``depths`` holds the rows of
+    every depth above the leaves, recorded in the same forward pass. A module called more than
+    once (a shared ReLU) gets a row per call and its parameters are counted at the first.
     """
     if depth is not None and depth < 1:
         raise ValueError(f"depth must be >= 1, got {depth}")
@@ -174,7 +180,10 @@ def summarize(
     if info is not None:
         check_input_size(info, shape)
     recorder = _Recorder(_rows_modules(model, depth), depth)
-    handles = recorder.attach()
+    # Each recorder keeps its own rows, so recording every depth at once gives what one
+    # summarize(depth=d) each would: their hooks only read the tensors.
+    grouped = {d: _Recorder(_rows_modules(model, d), d) for d in range(1, _deepest(model))} if depth is None else {}
+    handles = [h for r in (recorder, *grouped.values()) for h in r.attach()]
     try:
         dtype = _forward_once(model, shape)
     finally:
@@ -195,4 +204,12 @@ def summarize(
         total_macs=sum(r.macs for r in recorder.layers),
         param_bytes=sum(t.numel() * t.element_size() for t in tensors),
         activation_bytes=(_numel(shape) + sum(r.activations for r in recorder.layers)) * element,
+        depths={d: r.layers for d, r in grouped.items()},
     )
+
+
+def canonical_summary(name: str) -> SummaryRecord:
+    """The summary of ``name`` as its paper has it (its own classes, canonical input), built on the meta device."""
+    with torch.device("meta"):
+        model = create_model(name)
+    return summarize(model, model.info.input_size)

@@ -4,7 +4,8 @@
 * :mod:`repository.summary` - the per-layer summary schema and its text rendering;
 * :mod:`repository.store` - the folder layout, hashes, atomic writes and the reader;
 * :mod:`repository.publish` - the writer: a version staged, renamed into place, the card last;
-* :mod:`repository.triton` - Triton's ``config.pbtxt``, derived from the card.
+* :mod:`repository.triton` - Triton's ``config.pbtxt``, derived from the card;
+* :mod:`repository.zoo` - every architecture's canonical summary as data (``python -m models zoo``).
 
 This package imports pydantic and the standard library only; every other package of the
 project may import it, and it imports none of them.
@@ -12,6 +13,7 @@ project may import it, and it imports none of them.
 
 from .card import (
     CARD_FORMAT,
+    SAMPLES_DIR,
     VARIANT_FILES,
     AccuracyRecord,
     Agreement,
@@ -23,6 +25,7 @@ from .card import (
     ModelCard,
     ParityRecord,
     Precision,
+    SampleImage,
     SpeedRecord,
     TensorSpec,
     TrainingMetrics,
@@ -43,13 +46,16 @@ from .store import (
     write_text_atomic,
 )
 from .summary import LayerRecord, SummaryRecord, render_markdown, render_text
+from .zoo import ZOO_INDEX_FILE, PaperRecord, ZooEntry, ZooFolder, ZooIndex, write_zoo
 
 __all__ = [
     "CARD_FILE",
     "CARD_FORMAT",
     "NAME_PATTERN",
+    "SAMPLES_DIR",
     "TRITON_CONFIG_FILE",
     "VARIANT_FILES",
+    "ZOO_INDEX_FILE",
     "AccuracyRecord",
     "Agreement",
     "Architecture",
@@ -59,10 +65,12 @@ __all__ = [
     "InputSpec",
     "LayerRecord",
     "ModelCard",
+    "PaperRecord",
     "ParityRecord",
     "Precision",
     "Repository",
     "RepositoryError",
+    "SampleImage",
     "SpeedRecord",
     "SummaryRecord",
     "TensorSpec",
@@ -72,9 +80,13 @@ __all__ = [
     "VariantJudgement",
     "VerificationRecord",
     "VersionCard",
+    "ZooEntry",
+    "ZooFolder",
+    "ZooIndex",
     "render_markdown",
     "render_text",
     "sha256_file",
     "write_json_atomic",
     "write_text_atomic",
+    "write_zoo",
 ]

@@ -1,9 +1,9 @@
 """``python -m repository check DIR``: check a model repository before it is served.
 
 Lists the models of ``DIR`` and exits 1 when it holds none or when a model's files do not
-match its card (missing version, size or sha256 that differ): the same checks the service
-runs, done when an image is built or a volume filled, so that a bad repository fails there
-instead of at the first start. Torch-free, like the rest of the package; ``python -m export
+match its card (a missing version, ONNX file or sample image; a size or sha256 that differ):
+the same checks the service runs, done when an image is built or a volume filled, so that a
+bad repository fails there instead of at the first start. Torch-free, like the rest of the package; ``python -m export
 verify`` checks more (ONNX validity, metadata, digests) but needs the build's tools.
 """
 

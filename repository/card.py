@@ -14,6 +14,7 @@ from .summary import SummaryRecord
 
 __all__ = [
     "CARD_FORMAT",
+    "SAMPLES_DIR",
     "VARIANT_FILES",
     "AccuracyRecord",
     "AccuracySource",
@@ -28,6 +29,7 @@ __all__ = [
     "Number",
     "ParityRecord",
     "Precision",
+    "SampleImage",
     "SpeedRecord",
     "TensorSpec",
     "TrainingMetrics",
@@ -40,6 +42,8 @@ __all__ = [
 
 CARD_FORMAT = 1
 VARIANT_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx", "fp16": "model.fp16.onnx"}
+# A version's sample images: <name>/<version>/samples/<file>.
+SAMPLES_DIR = "samples"
 
 Precision = Literal["fp32", "int8", "fp16"]
 # Whose test accuracy: PyTorch's at the end of training, or a precision's ONNX file.
@@ -256,12 +260,28 @@ class VerificationRecord(_AsWritten):
         return None if record is None else record.top1
 
 
+class SampleImage(_Record):
+    """A real held-out image published with a version (``<version>/samples/<file>``, a PNG).
+
+    A test-split image of the training data, never a training image; ``label`` and ``index`` are its
+    class, or ``None`` for an unlabelled photograph (weights imported without a test set).
+    """
+
+    file: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\.png$")
+    label: str | None
+    index: int | None = Field(description="class index into the card's labels")
+    sha256: str
+
+
 class VersionCard(_Record):
     version: int
     created: str
     variants: dict[Precision, Variant]
     verification: VerificationRecord = VerificationRecord()
     training: TrainingRecord = TrainingRecord()
+    # Left out when empty: a version published before samples existed must write back the JSON its
+    # digests cover, without a "samples": [].
+    samples: list[SampleImage] = Field(default_factory=list, exclude_if=lambda samples: not samples)
 
 
 class Batching(_Record):

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .card import VARIANT_FILES, Digests, ModelCard, Variant, VersionCard
+from .card import SAMPLES_DIR, VARIANT_FILES, Digests, ModelCard, Variant, VersionCard
 from .store import Repository, RepositoryError, sha256_file, umask
 from .triton import write_config
 
@@ -132,15 +132,22 @@ def with_version(fields: Mapping[str, Any], previous: ModelCard | None, version:
 def publish_version(repository: Repository, card: ModelCard, staged: Path) -> Path:
     """Move ``staged`` to ``<name>/<latest version>``, then write config.pbtxt, then the card.
 
+    ``staged`` holds the version's files: its ONNX files and ``samples/`` (the card's sample images).
+
     Returns the version folder. Files of ``staged`` that the card does not list are removed.
     """
     ModelCard.model_validate(card.model_dump())  # a card that does not round-trip must not be written
     version = card.latest_version
-    listed = {v.file for v in card.versions[version].variants.values() if v.published}
-    for path in staged.iterdir():
-        if path.name not in listed:
+    entry = card.versions[version]
+    listed = {v.file for v in entry.variants.values() if v.published}
+    listed |= {f"{SAMPLES_DIR}/{sample.file}" for sample in entry.samples}
+    for path in sorted(staged.rglob("*"), reverse=True):  # a folder's files before the folder
+        if path.is_dir():
+            if not any(path.iterdir()):
+                path.rmdir()
+        elif path.relative_to(staged).as_posix() not in listed:
             path.unlink()
-    missing = listed - {p.name for p in staged.iterdir()}
+    missing = listed - {p.relative_to(staged).as_posix() for p in staged.rglob("*")}
     if missing:
         raise RepositoryError(f"{card.name}: staged version {version} lacks {', '.join(sorted(missing))}")
     target = repository.model_dir(card.name) / str(version)

@@ -5,6 +5,7 @@ Layout, after Triton's model repository::
     <repository>/<name>/model.json              the model card (repository.card.ModelCard)
     <repository>/<name>/config.pbtxt            Triton onnxruntime-backend configuration
     <repository>/<name>/<version>/model.onnx    float32 (+ model.int8.onnx, model.fp16.onnx)
+    <repository>/<name>/<version>/samples/      held-out sample images (PNG), listed in the card
 
 Torch-free (pydantic and the standard library only). A card is written last and atomically,
 so a reader that sees ``model.json`` sees a complete model; each variant's sha256 in the card
@@ -23,7 +24,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .card import VARIANT_FILES, ModelCard
+from .card import SAMPLES_DIR, VARIANT_FILES, ModelCard, SampleImage, VersionCard
 
 __all__ = [
     "CARD_FILE",
@@ -124,6 +125,10 @@ class Repository:
     def variant_path(self, name: str, version: int, precision: str = "fp32") -> Path:
         return self.model_dir(name) / str(int(version)) / VARIANT_FILES[precision]
 
+    def sample_path(self, name: str, version: int, sample: SampleImage) -> Path:
+        """Where a sample image of the card is (its file name is a checked name, never a path)."""
+        return self.model_dir(name) / str(int(version)) / SAMPLES_DIR / sample.file
+
     def check(self, name: str, card: ModelCard | None = None) -> list[str]:
         """Problems with ``name`` on disk: missing versions or files, sizes and hashes that differ."""
         try:
@@ -150,4 +155,15 @@ class Repository:
                     )
                 elif variant.sha256 and sha256_file(path) != variant.sha256:
                     problems.append(f"{name}: {path.relative_to(self.root)} does not match its sha256 in the card")
+            problems += self._check_samples(name, number, version)
+        return problems
+
+    def _check_samples(self, name: str, number: int, version: VersionCard) -> list[str]:
+        problems = []
+        for sample in version.samples:
+            path = self.sample_path(name, number, sample)
+            if not path.is_file():
+                problems.append(f"{name}: version {number} sample {sample.file} is missing")
+            elif sha256_file(path) != sample.sha256:
+                problems.append(f"{name}: {path.relative_to(self.root)} does not match its sha256 in the card")
         return problems

@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["LayerRecord", "SummaryRecord", "render_markdown", "render_text"]
 
@@ -32,7 +32,13 @@ class LayerRecord(_Record):
 
 
 class SummaryRecord(_Record):
-    """What ``models.summarize`` returns; ``to_dict()`` is the JSON the card stores and the service serves."""
+    """What ``models.summarize`` returns; ``to_dict()`` is the JSON the card stores and the service serves.
+
+    ``layers`` has a row per leaf module. ``depths[d]`` has the rows of ``models.summarize(...,
+    depth=d)`` (modules d deep, their subtree's parameters and MACs: blocks instead of layers) for
+    every d from 1 to one less than the deepest leaf; :meth:`at_depth` makes them a summary of
+    their own. Summaries written before depths existed have none (and write none back).
+    """
 
     model: str
     input_shape: list[int]
@@ -43,6 +49,29 @@ class SummaryRecord(_Record):
     total_macs: int
     param_bytes: int
     activation_bytes: int
+    # Left out when empty: a card's digests cover its JSON, and one written before depths existed
+    # must read back unchanged.
+    depths: dict[int, list[LayerRecord]] = Field(default_factory=dict, exclude_if=lambda depths: not depths)
+
+    def at_depth(self, depth: int) -> SummaryRecord:
+        """The summary with ``depths[depth]`` as its rows, as ``models.summarize(..., depth=depth)`` gives it.
+
+        Parameters are the same at every depth; the MACs and the activations are those of the rows
+        (an activation is counted where a row outputs it). Raises ``ValueError`` naming the depths stored.
+        """
+        if depth not in self.depths:
+            raise ValueError(f"no rows for depth {depth}; depths stored: {_depth_list(self.depths)}")
+        rows = self.depths[depth]
+        values = _numel(self.input_shape) + sum(r.activations for r in self.layers)
+        element = self.activation_bytes // values  # bytes per value of the dtype summarized
+        return self.model_copy(
+            update={
+                "layers": rows,
+                "depths": {},
+                "total_macs": sum(r.macs for r in rows),
+                "activation_bytes": (_numel(self.input_shape) + sum(r.activations for r in rows)) * element,
+            }
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -55,6 +84,17 @@ class SummaryRecord(_Record):
 
     def to_markdown(self) -> str:
         return render_markdown(self)
+
+
+def _depth_list(depths: dict[int, list[LayerRecord]]) -> str:
+    return ", ".join(map(str, sorted(depths))) or "none (only the leaf layers)"
+
+
+def _numel(shape: Sequence[int]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
 
 
 def _human(n: float) -> str:

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager, suppress
 from fastapi import Depends, FastAPI
 
 from . import __version__
+from .catalog import ZooCatalog
 from .dataplane import DataPlane
 from .deps import require_api_key
 from .errors import install_error_handlers
@@ -21,7 +22,7 @@ from .metrics import Metrics, MetricsMiddleware
 from .middleware import BodyLimitMiddleware
 from .model_manager import ModelManager
 from .openapi import install_openapi
-from .routers import health, metrics, models, predict, v2
+from .routers import health, metrics, models, page, predict, v2, zoo
 from .settings import Settings
 
 __all__ = ["create_app"]
@@ -32,6 +33,7 @@ Serves the image classifiers of a cnnserve model repository with ONNX Runtime.
 * `POST /predict`: images (multipart, raw body or base64 JSON) or a tensor; top-k classes.
 * `/v2/...`: the Open Inference Protocol (KServe v2 / Triton), binary tensor extension included.
 * `GET /models`: what is served, with status, provider and accuracy.
+* `GET /zoo`: every architecture of the zoo, served or not, with its per-layer summary.
 
 Errors always have the shape `{"error": message, "code": reason, "status": http_status}`.
 """
@@ -56,9 +58,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await lag_watcher
             await manager.stop()
 
-    app = FastAPI(title="cnnserve", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    # /docs and /redoc come from the page router, on vendored files (FastAPI's own load them from a CDN).
+    app = FastAPI(
+        title="cnnserve", version=__version__, description=DESCRIPTION, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     app.state.settings = settings
     app.state.metrics = app_metrics
+    app.state.zoo = ZooCatalog()
 
     # Outermost last: metrics see every answer, the 413s of the body limit included.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
@@ -72,5 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(models.router, dependencies=protected)
     app.include_router(predict.router, dependencies=protected)
     app.include_router(v2.router, dependencies=protected)
+    app.include_router(zoo.router, dependencies=protected)
+    app.include_router(page.router)
     install_openapi(app)
     return app

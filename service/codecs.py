@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -25,9 +26,18 @@ from starlette.requests import Request
 
 from .dataplane import Inference, elapsed_ms, top_k
 from .errors import InvalidInput, UnsupportedMediaType
-from .schemas import ClassScore, Prediction, PredictOptions, PredictRequest, PredictResponse, Timings
+from .model_manager import Servable
+from .schemas import (
+    ClassScore,
+    Prediction,
+    PredictOptions,
+    PredictRequest,
+    PredictResponse,
+    PreprocessResponse,
+    Timings,
+)
 
-__all__ = ["PredictPayload", "predict_response", "read_predict"]
+__all__ = ["PredictPayload", "predict_response", "preprocess_response", "read_predict"]
 
 _OPTION_FIELDS = set(PredictOptions.model_fields)
 _FORM_TEXT_LIMIT = 4096
@@ -151,4 +161,25 @@ def predict_response(result: Inference, options: PredictOptions, started: float,
         provider=servable.provider,
         predictions=predictions,
         timings=timings,
+    )
+
+
+def preprocess_response(servable: Servable, payload: PredictPayload) -> PreprocessResponse:
+    """The one image of ``payload`` through the model's own pipeline, and the tensor as a PNG (blocking: decodes)."""
+    if payload.images is None:
+        raise InvalidInput("send an image: a tensor is already preprocessed")
+    if len(payload.images) != 1:
+        raise InvalidInput(f"send one image at a time, got {len(payload.images)}")
+    tensor = servable.images.one(payload.images[0])
+    png = io.BytesIO()
+    servable.images.to_image(tensor).save(png, format="PNG")
+    return PreprocessResponse(
+        model=servable.name,
+        version=servable.version,
+        shape=list(tensor.shape),
+        mean=float(tensor.mean()),
+        std=float(tensor.std()),
+        min=float(tensor.min()),
+        max=float(tensor.max()),
+        image="data:image/png;base64," + base64.b64encode(png.getvalue()).decode("ascii"),
     )

@@ -11,13 +11,14 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from .catalog import ZooCatalog
 from .dataplane import DataPlane
 from .errors import Unauthorized
 from .metrics import Metrics
 from .model_manager import ModelManager, ModelState
 from .settings import Settings
 
-__all__ = ["DataPlaneDep", "ManagerDep", "MetricsDep", "ModelDep", "SettingsDep", "require_api_key"]
+__all__ = ["DataPlaneDep", "ManagerDep", "MetricsDep", "ModelDep", "SettingsDep", "ZooDep", "require_api_key"]
 
 
 async def get_settings(request: Request) -> Settings:
@@ -36,10 +37,15 @@ async def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 
 
+async def get_zoo(request: Request) -> ZooCatalog:
+    return request.app.state.zoo
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ManagerDep = Annotated[ModelManager, Depends(get_manager)]
 DataPlaneDep = Annotated[DataPlane, Depends(get_dataplane)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+ZooDep = Annotated[ZooCatalog, Depends(get_zoo)]
 
 
 async def get_model(name: str, manager: ManagerDep) -> ModelState:

@@ -19,6 +19,7 @@ from starlette.responses import Response
 from .schemas import ErrorResponse
 
 __all__ = [
+    "ArchitectureNotFound",
     "ImageTooLarge",
     "InferenceFailed",
     "InvalidInput",
@@ -28,6 +29,8 @@ __all__ = [
     "NonFiniteOutput",
     "PayloadTooLarge",
     "QueueFull",
+    "SampleNotFound",
+    "SampleUnavailable",
     "ServiceError",
     "ServiceNotReady",
     "Unauthorized",
@@ -82,6 +85,15 @@ class VariantNotFound(ModelNotFound):
     code = "variant_not_found"
 
 
+class ArchitectureNotFound(ServiceError):
+    status_code = 404
+    code = "architecture_not_found"
+
+
+class SampleNotFound(ModelNotFound):
+    code = "sample_not_found"
+
+
 class PayloadTooLarge(ServiceError):
     status_code = 413
     code = "payload_too_large"
@@ -123,6 +135,13 @@ class ModelNotReady(ServiceError):
 class ServiceNotReady(ServiceError):
     status_code = 503
     code = "not_ready"
+
+
+class SampleUnavailable(ServiceError):
+    """A sample image the card lists is missing or changed on disk: the repository is damaged."""
+
+    status_code = 503
+    code = "sample_unavailable"
 
 
 class QueueFull(ServiceError):

@@ -107,6 +107,12 @@ class ImagePipeline:
         left, top = round((w - spec.crop) / 2), round((h - spec.crop) / 2)
         return img.crop((left, top, left + spec.crop, top + spec.crop))
 
+    def to_image(self, tensor: np.ndarray) -> Image.Image:
+        """A (C, H, W) tensor of :meth:`one` as the picture the model sees: ``x * std + mean``, clipped to [0, 1]."""
+        pixels = np.clip(tensor * self._std + self._mean, 0.0, 1.0)
+        hwc = np.rint(pixels * 255.0).astype(np.uint8).transpose(1, 2, 0)
+        return Image.fromarray(hwc[:, :, 0] if hwc.shape[2] == 1 else hwc)
+
     def _to_tensor(self, img: Image.Image) -> np.ndarray:
         array = np.asarray(img, dtype=np.float32) / 255.0
         if array.ndim == 2:

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from repository import Batching, InputSpec, Precision
+from repository import Batching, InputSpec, PaperRecord, Precision
 
 __all__ = [
     "ClassScore",
@@ -19,7 +19,10 @@ __all__ = [
     "PredictRequest",
     "PredictResponse",
     "Prediction",
+    "PreprocessResponse",
     "ReadyResponse",
+    "SampleList",
+    "SampleOverview",
     "Timings",
     "VariantOverview",
     "VersionOverview",
@@ -72,6 +75,8 @@ class ModelOverview(BaseModel):
     status: ModelStatus
     reason: str | None = Field(None, description="why the model (or a version of it) is unavailable")
     architecture: str | None = None
+    family: str | None = Field(None, description="the architecture's family (resnet, vgg, ...)")
+    paper: PaperRecord | None = Field(None, description="the paper that introduced the architecture")
     description: str | None = None
     quick: bool | None = Field(None, description="a --quick smoke-test model, not a trained one")
     served_versions: list[int] = Field(default_factory=list)
@@ -84,10 +89,28 @@ class ModelOverview(BaseModel):
     params: int | None = None
     macs: int | None = None
     batching: Batching | None = None
+    samples: int = Field(0, description="sample images of the latest version (GET /models/{name}/samples)")
 
 
 class ModelList(BaseModel):
     models: list[ModelOverview]
+
+
+class SampleOverview(BaseModel):
+    file: str = Field(examples=["0-0.png"])
+    label: str | None = Field(description="its class, or null for an unlabelled photograph", examples=["0"])
+    index: int | None = Field(description="its class index into the model's labels", examples=[0])
+    url: str = Field(
+        description="where the PNG is (relative to the server)", examples=["/models/lenet5/samples/0-0.png?version=1"]
+    )
+
+
+class SampleList(BaseModel):
+    """A version's sample images: real held-out test images, never training images."""
+
+    model: str
+    version: int
+    samples: list[SampleOverview]
 
 
 # --- predict ----------------------------------------------------------------------------------
@@ -150,3 +173,20 @@ class PredictResponse(BaseModel):
     provider: str
     predictions: list[Prediction] = Field(description="one per input, in order")
     timings: Timings
+
+
+class PreprocessResponse(BaseModel):
+    """What the model sees: the input tensor of an image, its statistics, and the tensor as a picture."""
+
+    model: str
+    version: int
+    shape: list[int] = Field(description="C, H, W: the model's input, after resize and crop", examples=[[1, 32, 32]])
+    mean: float = Field(description="mean of the normalised tensor the model gets")
+    std: float = Field(description="standard deviation of that tensor")
+    min: float
+    max: float
+    image: str = Field(
+        description="data:image/png;base64 URL of the tensor mapped back to pixels (x * std + mean, clipped to "
+        "[0, 1]) at the model's input size: exactly the crop the model gets",
+        examples=["data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAA..."],
+    )

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 from torch.utils.data import BatchSampler, DataLoader, Dataset, DistributedSampler
 
@@ -54,10 +54,12 @@ __all__ = [
     "DataSplits",
     "DigitsTask",
     "FolderScan",
+    "HeldOutImage",
     "ImageFolder",
     "Preprocessing",
     "TensorImages",
     "eval_loader",
+    "held_out_images",
     "load_data",
     "load_digits_task",
     "load_image_folder",
@@ -541,24 +543,8 @@ def load_image_folder(
     if in_channels not in (1, 3):
         raise DataError(f"image folders can feed 1- or 3-channel networks, not {in_channels}")
     mode = "L" if in_channels == 1 else "RGB"
-    val_dir = next((root / d for d in _VAL_DIRS if (root / d).is_dir()), None)
-    test_split = "test"
-    if (root / "train").is_dir() and val_dir is not None:
-        train_scan = scan_image_folder(root / "train")
-        classes = train_scan.classes
-        val_samples = scan_image_folder(val_dir, classes).samples
-        if (root / "test").is_dir():
-            test_samples = scan_image_folder(root / "test", classes).samples
-        else:
-            test_samples, test_split = val_samples, "val"
-            log.info("%s has no test/ folder: the validation images also give the test metrics", root)
-        train_samples = train_scan.samples
-    else:
-        scan = scan_image_folder(root)
-        classes = scan.classes
-        parts = stratified_split([label for _, label in scan.samples])
-        train_samples, val_samples, test_samples = ([scan.samples[i] for i in part] for part in parts)
-
+    folder = _folder_splits(root)
+    classes, train_samples, val_samples, test_samples = folder.classes, folder.train, folder.val, folder.test
     if preprocessing is None:
         mean, std = _folder_stats(train_samples, image_size, mode, crop_pct)
         preprocessing = Preprocessing(image_size, mode, mean, std, resize="center_crop", crop_pct=crop_pct)
@@ -576,8 +562,35 @@ def load_image_folder(
         labels=list(classes),
         preprocessing=preprocessing,
         name=str(root),
-        test_split=test_split,
+        test_split=folder.test_split,
     )
+
+
+@dataclass
+class _FolderSplits:
+    classes: list[str]
+    train: list[tuple[Path, int]]
+    val: list[tuple[Path, int]]
+    test: list[tuple[Path, int]]
+    test_split: str = "test"
+
+
+def _folder_splits(root: Path) -> _FolderSplits:
+    """The samples of each split of a class-per-folder tree: its own train/val/test folders, or 70/10/20."""
+    val_dir = next((root / d for d in _VAL_DIRS if (root / d).is_dir()), None)
+    if (root / "train").is_dir() and val_dir is not None:
+        train_scan = scan_image_folder(root / "train")
+        classes = train_scan.classes
+        val_samples = scan_image_folder(val_dir, classes).samples
+        if (root / "test").is_dir():
+            return _FolderSplits(
+                classes, train_scan.samples, val_samples, scan_image_folder(root / "test", classes).samples
+            )
+        log.info("%s has no test/ folder: the validation images also give the test metrics", root)
+        return _FolderSplits(classes, train_scan.samples, val_samples, val_samples, "val")
+    scan = scan_image_folder(root)
+    train, val, test = ([scan.samples[i] for i in part] for part in stratified_split([lb for _, lb in scan.samples]))
+    return _FolderSplits(scan.classes, train, val, test)
 
 
 def _folder_stats(
@@ -599,6 +612,66 @@ def _folder_stats(
     mean = total / count
     std = (squares / count - mean * mean).clamp_min(1e-12).sqrt().clamp_min(1e-3)
     return tuple(mean.tolist()), tuple(std.tolist())
+
+
+# ----------------------------------------------------------------------------- held-out images
+
+
+@dataclass(frozen=True)
+class HeldOutImage:
+    """A real image of a task's test split, never one it trains on, as it is stored (not preprocessed).
+
+    ``label`` and ``index`` are its class (``None`` for an unlabelled image from elsewhere).
+    """
+
+    image: Image.Image
+    label: str | None
+    index: int | None
+
+
+def held_out_images(spec: str | os.PathLike, *, per_class: int = 2, max_images: int = 40) -> list[HeldOutImage]:
+    """The first ``per_class`` test-split images of each class, in class order, at most ``max_images``.
+
+    The splits are :func:`load_data`'s (the same seed and fractions), so none of these images is a
+    training or validation image (a folder tree without ``test/`` evaluates on ``val/``: those).
+    """
+    parsed = parse_data_spec(spec)
+    if isinstance(parsed, DigitsTask):
+        found = _held_out_digits(parsed, per_class)
+    else:
+        found = _held_out_folder(parsed, per_class, max_images)
+    return found[:max_images]
+
+
+def _held_out_digits(task: DigitsTask, per_class: int) -> list[HeldOutImage]:
+    images, targets = _digits_arrays()
+    test = stratified_split(targets, SPLIT_FRACTIONS, SPLIT_SEED)[2]
+    out = []
+    for index, digit in enumerate(task.classes):
+        for i in test[targets[test] == digit][:per_class]:
+            # scikit-learn's 0..16 grey levels as 8-bit pixels, at the 8x8 they were scanned at.
+            pixels = np.rint(images[i] * 255).astype(np.uint8)
+            out.append(HeldOutImage(Image.fromarray(pixels), str(digit), index))
+    return out
+
+
+def _held_out_folder(root: Path, per_class: int, max_images: int) -> list[HeldOutImage]:
+    split = _folder_splits(root)
+    out: list[HeldOutImage] = []
+    for index, name in enumerate(split.classes):
+        for path in [p for p, label in split.test if label == index][:per_class]:
+            if len(out) >= max_images:
+                return out
+            try:
+                with Image.open(path) as img:
+                    # Upright, as the service reads it (the EXIF orientation is not kept by every format).
+                    image = ImageOps.exif_transpose(img)
+                    image.load()
+            except (OSError, ValueError, SyntaxError) as err:
+                log.warning("skipping unreadable held-out image %s: %s", path, err)
+                continue
+            out.append(HeldOutImage(image if image.mode in ("L", "RGB") else image.convert("RGB"), name, index))
+    return out
 
 
 # -------------------------------------------------------------------------------------- loaders

@@ -1,18 +1,34 @@
-"""``GET /models``, ``GET /models/{name}`` (the card) and ``GET /models/{name}/summary``."""
+"""``GET /models``, ``/models/{name}`` (the card), ``/models/{name}/summary`` (``?depth``: blocks) and the samples.
+
+``GET /models/{name}/samples`` lists a version's sample images (held-out test images published with
+it) and ``GET /models/{name}/samples/{file}`` serves one: only files the card lists, checked
+against their sha256 (a name is looked up in the card, never used as a path).
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+import hashlib
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from fastapi.responses import PlainTextResponse, Response
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
-from repository import ModelCard, SummaryRecord, render_text
+from repository import ModelCard, PaperRecord, Repository, SampleImage, SummaryRecord
 
 from ..deps import ManagerDep, ModelDep
-from ..errors import ModelNotReady
+from ..errors import ModelNotReady, SampleNotFound, SampleUnavailable, VersionNotFound
 from ..model_manager import READY, ModelState
-from ..schemas import ErrorResponse, ModelList, ModelOverview, VariantOverview, VersionOverview
+from ..schemas import (
+    ErrorResponse,
+    ModelList,
+    ModelOverview,
+    SampleList,
+    SampleOverview,
+    VariantOverview,
+    VersionOverview,
+)
+from ..summaries import FORMAT_QUERY, SUMMARY_RESPONSES, DepthQuery, SummaryFormat, summary_response
 
 router = APIRouter(tags=["models"])
 
@@ -57,6 +73,8 @@ def _overview(state: ModelState) -> ModelOverview:
         status=state.status,
         reason=state.reason,
         architecture=card.architecture.name,
+        family=card.architecture.family,
+        paper=PaperRecord.parse(card.architecture.paper),
         description=card.description or None,
         quick=card.quick,
         served_versions=sorted(state.versions),
@@ -69,6 +87,7 @@ def _overview(state: ModelState) -> ModelOverview:
         params=card.summary.total_params,
         macs=card.summary.total_macs,
         batching=card.batching,
+        samples=len(card.versions[latest.version].samples) if latest else 0,
     )
 
 
@@ -93,22 +112,86 @@ async def get_model(model: ModelDep) -> ModelCard:
     response_model=SummaryRecord,
     summary="Per-layer shapes, parameters and multiply-adds",
     responses={
-        200: {"content": {"text/plain": {"example": 'Model: "lenet5"  input: 1x32x32\n=====...'}}},
+        **SUMMARY_RESPONSES,
         **_NOT_FOUND,
+        422: {"model": ErrorResponse, "description": "invalid format or config, or a depth with no stored rows"},
         **_NO_CARD,
     },
 )
 async def get_summary(
     model: ModelDep,
-    format: Literal["json", "text"] = Query(
-        "json", description="json (models.summarize's schema) or a Keras-style table"
-    ),
+    format: SummaryFormat = FORMAT_QUERY,
     config: Literal["trained", "canonical"] = Query(
         "trained", description="the served network, or the architecture's canonical configuration"
     ),
+    depth: int | None = DepthQuery,
 ) -> Response | SummaryRecord:
     card = _card(model)
-    summary = card.canonical_summary if config == "canonical" else card.summary
-    if format == "text":
-        return PlainTextResponse(render_text(summary) + "\n")
-    return summary
+    return summary_response(card.canonical_summary if config == "canonical" else card.summary, format, depth)
+
+
+VersionQuery = Annotated[int | None, Query(ge=1, description="a version of the card (default: the latest served)")]
+_SAMPLE_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorResponse, "description": "unknown model, version (of the card) or sample file"},
+    422: {"model": ErrorResponse, "description": "invalid version"},
+    503: {"model": ErrorResponse, "description": "the model's card could not be read, or the file does not match it"},
+}
+
+
+def _sample_version(model: ModelState, card: ModelCard, version: int | None) -> int:
+    """``version`` if the card has it (404 if not); by default the latest served, as /predict uses."""
+    if version is None:
+        return model.latest.version if model.latest else card.latest_version
+    if version not in card.versions:
+        known = ", ".join(map(str, sorted(card.versions)))
+        raise VersionNotFound(f"model {card.name!r} has no version {version}; versions: {known}")
+    return version
+
+
+@router.get(
+    "/models/{name}/samples",
+    response_model=SampleList,
+    summary="A version's sample images: real held-out test images",
+    responses=_SAMPLE_ERRORS,
+)
+async def list_samples(model: ModelDep, version: VersionQuery = None) -> SampleList:
+    card = _card(model)
+    number = _sample_version(model, card, version)
+    samples = [
+        SampleOverview(
+            file=s.file, label=s.label, index=s.index, url=f"/models/{card.name}/samples/{s.file}?version={number}"
+        )
+        for s in card.versions[number].samples
+    ]
+    return SampleList(model=card.name, version=number, samples=samples)
+
+
+@router.get(
+    "/models/{name}/samples/{file}",
+    response_class=Response,
+    summary="One sample image (PNG)",
+    responses={200: {"content": {"image/png": {}}, "description": "the image"}, **_SAMPLE_ERRORS},
+)
+async def get_sample(model: ModelDep, manager: ManagerDep, file: str, version: VersionQuery = None) -> Response:
+    card = _card(model)
+    number = _sample_version(model, card, version)
+    listed = card.versions[number].samples
+    sample = next((s for s in listed if s.file == file), None)
+    if sample is None:
+        raise SampleNotFound(
+            f"model {card.name!r} version {number} has no sample {file!r}; samples: "
+            f"{', '.join(s.file for s in listed) or 'none'}",
+            details={"samples": [s.file for s in listed]},
+        )
+    data = await run_in_threadpool(_read_sample, manager.repository, card.name, number, sample)
+    return Response(data, media_type="image/png")
+
+
+def _read_sample(repository: Repository, name: str, version: int, sample: SampleImage) -> bytes:
+    try:
+        data = repository.sample_path(name, version, sample).read_bytes()
+    except OSError as exc:
+        raise SampleUnavailable(f"sample {sample.file} of {name!r} version {version}: {exc.strerror or exc}") from None
+    if hashlib.sha256(data).hexdigest() != sample.sha256:
+        raise SampleUnavailable(f"sample {sample.file} of {name!r} version {version} does not match its card")
+    return data

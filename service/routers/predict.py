@@ -1,4 +1,7 @@
-"""``POST /predict`` and ``POST /models/{name}/predict``: images or a tensor in, top-k classes out."""
+"""``POST /predict`` and ``POST /models/{name}/predict``: images or a tensor in, top-k classes out.
+
+``POST /models/{name}/preprocess`` takes the same image bodies and answers what the model sees.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +9,13 @@ import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from starlette.concurrency import run_in_threadpool
 
-from ..codecs import predict_response, read_predict
+from ..codecs import predict_response, preprocess_response, read_predict
 from ..dataplane import DataPlane
 from ..deps import DataPlaneDep
 from ..openapi import RETRY_AFTER, SERVER_FAULT
-from ..schemas import ErrorResponse, PredictOptions, PredictRequest, PredictResponse
+from ..schemas import ErrorResponse, PredictOptions, PredictRequest, PredictResponse, PreprocessResponse
 
 router = APIRouter(tags=["predict"])
 
@@ -34,19 +38,23 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         "headers": RETRY_AFTER,
     },
 }
+# Images as /predict and /preprocess take them; /predict also takes a tensor in its JSON body.
+_IMAGE_BODIES: dict[str, Any] = {
+    "multipart/form-data": {
+        "schema": {
+            "type": "object",
+            "properties": {"file": {"type": "array", "items": {"type": "string", "format": "binary"}}},
+        },
+        "encoding": {"file": {"contentType": "image/*"}},
+    },
+    "image/*": {"schema": {"type": "string", "format": "binary"}},
+    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+}
 _BODY = {
     "requestBody": {
         "required": True,
         "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "properties": {"file": {"type": "array", "items": {"type": "string", "format": "binary"}}},
-                },
-                "encoding": {"file": {"contentType": "image/*"}},
-            },
-            "image/*": {"schema": {"type": "string", "format": "binary"}},
-            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+            **_IMAGE_BODIES,
             "application/json": {
                 "schema": PredictRequest.model_json_schema(),
                 "examples": {
@@ -59,6 +67,18 @@ _BODY = {
                         "value": {"model": "lenet5", "tensor": [[[0.0] * 32] * 32]},
                     },
                 },
+            },
+        },
+    }
+}
+_PREPROCESS_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            **_IMAGE_BODIES,
+            "application/json": {
+                "schema": {"type": "object", "properties": {"images": {"type": "array", "items": {"type": "string"}}}},
+                "examples": {"image": {"summary": "one base64 image", "value": {"images": ["<base64>"]}}},
             },
         },
     }
@@ -106,3 +126,27 @@ async def predict_with(
     name: str, request: Request, dataplane: DataPlaneDep, query: Annotated[PredictOptions, Query()]
 ) -> PredictResponse:
     return await _predict(request, dataplane, query, name)
+
+
+@router.post(
+    "/models/{name}/preprocess",
+    response_model=PreprocessResponse,
+    summary="What the model sees: one image after its preprocessing",
+    responses={
+        **_ERRORS,
+        422: {"model": ErrorResponse, "description": "not one image (none, several, or a tensor), or bad base64"},
+    },
+    openapi_extra=_PREPROCESS_BODY,
+)
+async def preprocess(
+    name: str,
+    request: Request,
+    dataplane: DataPlaneDep,
+    version: Annotated[int | None, Query(ge=1, description="model version (default: the latest served)")] = None,
+) -> PreprocessResponse:
+    """The image resized, cropped and normalised as for ``/predict`` (the same code), then mapped back to pixels."""
+    query = PredictOptions(model=name, version=version)
+    payload = await read_predict(request, query, path_model=name, max_images=dataplane.settings.max_images)
+    servable = dataplane.resolve(name, payload.options.version)
+    request.state.model = servable.name
+    return await run_in_threadpool(preprocess_response, servable, payload)

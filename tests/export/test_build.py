@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
 import models
 from export import build as build_module
@@ -269,6 +270,13 @@ def test_import_torchvision_publishes_imagenet_preprocessing(resnet18_pth: Path,
     assert version.verification.variants["fp16"].note is not None
     assert not version.variants["int8"].published and "no labelled test data" in version.variants["int8"].reason
     assert read_metadata(repo / "resnet18-imagenet" / "1" / "model.onnx")["labels"][1] == "class 1"
+    # No test set: scikit-learn's two photographs, unlabelled, at most 512 pixels wide.
+    assert [(s.file, s.label, s.index) for s in version.samples] == [
+        ("0-photo.png", None, None),
+        ("1-photo.png", None, None),
+    ]
+    with Image.open(repo / "resnet18-imagenet" / "1" / "samples" / "0-photo.png") as photo:
+        assert (photo.size, photo.mode) == ((512, 342), "RGB")
     assert verify_repository(repo) == []
 
 

@@ -46,6 +46,14 @@ def model_config_pb2():
 # -------------------------------------------------------------------------------------- layout
 
 
+def _digits_as_stored() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's digits as 8-bit pixels (its 0..16 grey levels scaled to 0..255), and their classes."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    return np.rint(bunch.images * 255 / 16).astype(np.uint8), bunch.target
+
+
 def test_layout(quick_repository: Path) -> None:
     repo = Repository(quick_repository)
     assert repo.names() == sorted(NAMES)
@@ -55,12 +63,37 @@ def test_layout(quick_repository: Path) -> None:
         expected = {"model.json", TRITON_CONFIG_FILE, "1"}
         assert {p.name for p in folder.iterdir()} == expected, "no staging folders or stray files"
         published = {v.file for v in card.versions[1].variants.values() if v.published}
-        assert {p.name for p in (folder / "1").iterdir()} == published
+        assert {p.name for p in (folder / "1").iterdir()} == published | {"samples"}
+        assert sorted(p.name for p in (folder / "1" / "samples").iterdir()) == sorted(
+            s.file for s in card.versions[1].samples
+        )
         assert VARIANT_FILES["fp32"] in published
         assert repo.check(name) == []
         # Readable by other users, as the files are: the images serve it as an unprivileged user.
         for path in (folder / "1", folder / "model.json", folder / TRITON_CONFIG_FILE):
             assert path.stat().st_mode & 0o044 == 0o044 & ~umask(), f"{path} is {oct(path.stat().st_mode)}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_samples_are_held_out_test_images(quick_repository: Path, name: str) -> None:
+    """Each sample is, pixel for pixel, a digit of the test split, of its label, and equal to no training image."""
+    from PIL import Image
+
+    from training.data import SPLIT_FRACTIONS, SPLIT_SEED, stratified_split
+
+    card = card_of(quick_repository, name)
+    samples = card.versions[1].samples
+    assert [s.label for s in samples] == [str(d) for d in range(10) for _ in range(2)]  # two per class
+    assert all(card.labels[s.index] == s.label for s in samples)
+    pixels, targets = _digits_as_stored()
+    train, val, test = stratified_split(targets, SPLIT_FRACTIONS, SPLIT_SEED)
+    for sample in samples:
+        with Image.open(quick_repository / name / "1" / "samples" / sample.file) as image:
+            assert (image.format, image.mode, image.size) == ("PNG", "L", (8, 8))
+            found = np.flatnonzero((pixels == np.asarray(image)).all(axis=(1, 2)))
+        assert len(found) >= 1, f"{sample.file} is no digit of the data set"
+        assert set(found) <= set(test) and not set(found) & (set(train) | set(val)), sample.file
+        assert {str(targets[i]) for i in found} == {sample.label}
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -177,11 +177,33 @@ def test_depth_rows_aggregate_their_children() -> None:
     assert top.total_macs == leaves.total_macs and sum(r.params for r in top.layers) == top.total_params
 
 
+def test_every_depth_above_the_leaves_is_recorded_with_them() -> None:
+    with torch.device("meta"):
+        model = models.create_model("resnet18")
+    s = summarize(model, (3, 224, 224))
+    assert sorted(s.depths) == [1, 2, 3]  # layer1 (1) . 0 (2) . conv1 (3), downsample . 0 (4): the leaves
+    for depth, rows in s.depths.items():
+        alone = summarize(model, (3, 224, 224), depth=depth)
+        assert rows == alone.layers and alone.depths == {}
+        assert s.at_depth(depth) == alone
+    assert [r.name for r in s.depths[1]] == [r.name for r in summarize(model, (3, 224, 224), depth=1).layers]
+    assert s.to_text() == s.model_copy(update={"depths": {}}).to_text()  # the table is the leaves'
+
+
+def test_a_network_without_nesting_has_no_depths() -> None:
+    assert summarize(nn.Conv2d(1, 2, 3), (1, 8, 8)).depths == {}
+    assert summarize(nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU()), (1, 8, 8)).depths == {}
+
+
 def test_shared_module_is_counted_once() -> None:
     act = nn.ReLU()
     model = nn.Sequential(nn.Conv2d(1, 2, 3), act, nn.Conv2d(2, 2, 3), act)
     s = summarize(model, (1, 8, 8))
     assert len(s.layers) == 4 and s.total_params == sum(r.params for r in s.layers) == 20 + 38
+    nested = nn.Sequential(nn.Sequential(nn.Conv2d(1, 2, 3), act), nn.Sequential(nn.Conv2d(2, 2, 3), act))
+    s = summarize(nested, (1, 8, 8))
+    assert s.depths[1] == summarize(nested, (1, 8, 8), depth=1).layers
+    assert [r.params for r in s.depths[1]] == [20, 38]
 
 
 def test_biggest_network_is_summarized_without_weights_and_fast() -> None:
@@ -193,8 +215,9 @@ def test_biggest_network_is_summarized_without_weights_and_fast() -> None:
 def test_cli_json_schema(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli(["summary", "lenet5", "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert TOTAL_FIELDS | {"layers", "input_shape", "model"} == set(data)
+    assert TOTAL_FIELDS | {"layers", "input_shape", "model", "depths"} == set(data)
     assert all(set(row) == ROW_FIELDS for row in data["layers"]) and data["total_params"] == 61_706
+    assert list(data["depths"]) == ["1"] and all(set(row) == ROW_FIELDS for row in data["depths"]["1"])
 
 
 def test_cli_text_reads_like_keras(capsys: pytest.CaptureFixture[str]) -> None:

@@ -11,15 +11,18 @@ from pathlib import Path
 from typing import Any
 
 from repository import (
+    SAMPLES_DIR,
     Architecture,
     Batching,
     InputSpec,
     LayerRecord,
     ModelCard,
     Repository,
+    SampleImage,
     SummaryRecord,
     TensorSpec,
     VersionCard,
+    sha256_file,
 )
 from repository.publish import file_variant
 
@@ -104,6 +107,17 @@ def version_card(folder: Path, version: int) -> VersionCard:
             "fp16": file_variant(folder / "model.fp16.onnx", "fp16", published=False, reason="not built"),
         },
     )
+
+
+def write_samples(folder: Path, count: int = 2) -> list[SampleImage]:
+    """``count`` sample images in ``folder/samples`` (bytes standing for PNGs) and their records."""
+    (folder / SAMPLES_DIR).mkdir(parents=True, exist_ok=True)
+    records = []
+    for k in range(count):
+        path = folder / SAMPLES_DIR / f"{k}-{'abc'[k % 3]}.png"
+        path.write_bytes(os.urandom(32))
+        records.append(SampleImage(file=path.name, label="abc"[k % 3], index=k % 3, sha256=sha256_file(path)))
+    return records
 
 
 def write_model(root: Path, name: str = "tiny", versions: tuple[int, ...] = (1,)) -> ModelCard:

@@ -135,6 +135,15 @@ def test_a_version_without_records_writes_empty_ones() -> None:
     assert again.model_dump(mode="json") == data
 
 
+def test_a_version_with_samples_writes_them_and_reads_them_back() -> None:
+    raw = published_cards()["lenet5"]
+    sample = {"file": "0-0.png", "label": "0", "index": 0, "sha256": "0" * 64}
+    _version(raw)["samples"] = [sample]
+    card = ModelCard.model_validate_json(json.dumps(raw))
+    assert card.versions[1].samples[0].model_dump() == sample
+    assert json.dumps(card.model_dump(mode="json")) == json.dumps(raw)
+
+
 def test_a_card_read_from_a_repository_is_the_card_written(tmp_path: Path) -> None:
     card = ModelCard.model_validate(published_cards()["resnet18-imagenet"])
     Repository(tmp_path).write_card(card)

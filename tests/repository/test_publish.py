@@ -23,7 +23,7 @@ from repository.publish import (
 )
 from repository.store import umask
 from repository.triton import render_config
-from tests.repository.cards import card_fields, version_card, write_version_files
+from tests.repository.cards import card_fields, version_card, write_samples, write_version_files
 
 
 def _stage(repo: Repository, previous: ModelCard | None, name: str = "tiny") -> tuple[Path, ModelCard]:
@@ -55,6 +55,39 @@ def test_publish_moves_the_staged_folder_into_place(tmp_path: Path) -> None:
     assert repo.load_card("tiny") == card
     assert repo.check("tiny") == [] and check_digests(card) == []
     assert repo.names() == ["tiny"]
+
+
+def test_sample_images_are_published_with_their_version(tmp_path: Path) -> None:
+    repo = Repository(tmp_path)
+    staged = staging_dir(repo, "tiny")
+    write_version_files(staged)
+    samples = write_samples(staged, count=3)
+    (staged / "samples" / "stray.png").write_bytes(b"not listed")
+    version = version_card(staged, 1).model_copy(update={"samples": samples})
+    card = with_version(card_fields(), None, version)
+    target = publish_version(repo, card, staged)
+    assert sorted(p.name for p in (target / "samples").iterdir()) == ["0-a.png", "1-b.png", "2-c.png"]
+    assert repo.load_card("tiny").versions[1].samples == samples and repo.check("tiny") == []
+
+
+def test_a_staged_version_missing_a_listed_sample_is_refused(tmp_path: Path) -> None:
+    repo = Repository(tmp_path)
+    staged = staging_dir(repo, "tiny")
+    write_version_files(staged)
+    samples = write_samples(staged)
+    (staged / "samples" / samples[0].file).unlink()
+    card = with_version(card_fields(), None, version_card(staged, 1).model_copy(update={"samples": samples}))
+    with pytest.raises(RepositoryError, match=r"staged version 1 lacks samples/0-a\.png"):
+        publish_version(repo, card, staged)
+
+
+def test_an_empty_samples_folder_is_not_published(tmp_path: Path) -> None:
+    repo = Repository(tmp_path)
+    staged, card = _stage(repo, None)
+    (staged / "samples").mkdir()
+    (staged / "samples" / "stray.png").write_bytes(b"not listed")
+    target = publish_version(repo, card, staged)
+    assert sorted(p.name for p in target.iterdir()) == ["model.onnx"]
 
 
 def test_a_published_folder_is_readable_like_its_files(tmp_path: Path) -> None:

@@ -10,10 +10,19 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from repository import CARD_FILE, Repository, RepositoryError, write_json_atomic, write_text_atomic
+from repository import (
+    CARD_FILE,
+    ModelCard,
+    Repository,
+    RepositoryError,
+    SampleImage,
+    write_json_atomic,
+    write_text_atomic,
+)
 from repository.store import umask
-from tests.repository.cards import write_model
+from tests.repository.cards import write_model, write_samples
 
 
 @pytest.fixture
@@ -139,6 +148,41 @@ def test_check_reports_every_problem_of_every_version(repo: Repository) -> None:
         "tiny: version 1 fp32 file model.onnx is missing",
         f"tiny: {Path('tiny', '2', 'model.onnx')} has 0 bytes, the card says 64",
     ]
+
+
+def _with_samples(repo: Repository) -> ModelCard:
+    card = repo.load_card("tiny")
+    samples = write_samples(repo.model_dir("tiny") / "2")
+    card = card.model_copy(
+        update={"versions": {**card.versions, 2: card.versions[2].model_copy(update={"samples": samples})}}
+    )
+    repo.write_card(card)
+    return card
+
+
+def test_check_of_complete_samples_finds_nothing(repo: Repository) -> None:
+    card = _with_samples(repo)
+    assert repo.load_card("tiny") == card and len(card.versions[2].samples) == 2
+    assert repo.check("tiny") == []
+    assert (
+        repo.sample_path("tiny", 2, card.versions[2].samples[1]) == repo.model_dir("tiny") / "2" / "samples" / "1-b.png"
+    )
+
+
+def test_check_reports_a_missing_or_changed_sample(repo: Repository) -> None:
+    _with_samples(repo)
+    (repo.model_dir("tiny") / "2" / "samples" / "0-a.png").unlink()
+    (repo.model_dir("tiny") / "2" / "samples" / "1-b.png").write_bytes(b"edited")
+    assert repo.check("tiny") == [
+        "tiny: version 2 sample 0-a.png is missing",
+        "tiny: tiny/2/samples/1-b.png does not match its sha256 in the card",
+    ]
+
+
+@pytest.mark.parametrize("file", ["../model.onnx", "a/b.png", ".hidden.png", "x.jpg", ""])
+def test_a_sample_name_is_never_a_path(file: str) -> None:
+    with pytest.raises(ValidationError, match="file"):
+        SampleImage(file=file, label=None, index=None, sha256="0" * 64)
 
 
 def test_check_of_an_unreadable_card_is_its_error(repo: Repository) -> None:

@@ -103,3 +103,39 @@ def test_the_json_round_trip_renders_as_models_summarize_does() -> None:
     assert render_text(stored) == summary.to_text()
     assert render_markdown(stored) == summary.to_markdown()
     assert "Total params: 61,706" in render_text(stored)
+
+
+# STEM as two blocks at depth 1: their rows, their MACs and activations (parameters stay the model's).
+BLOCKS = [
+    STEM.layers[0].model_copy(update={"name": "stem", "type": "Sequential"}),
+    STEM.layers[1].model_copy(update={"name": "head", "type": "Sequential", "activations": 0}),
+]
+WITH_DEPTHS = STEM.model_copy(update={"depths": {1: BLOCKS}})
+
+
+def test_a_summary_without_depths_writes_none() -> None:
+    """Cards published before depths existed carry digests of their JSON: it must read back unchanged."""
+    assert "depths" not in STEM.to_dict()
+    assert SummaryRecord.model_validate_json(STEM.to_json()) == STEM
+
+
+def test_depths_round_trip_through_json() -> None:
+    data = WITH_DEPTHS.to_dict()
+    assert list(data["depths"]) == ["1"]  # JSON object keys
+    assert SummaryRecord.model_validate_json(WITH_DEPTHS.to_json()) == WITH_DEPTHS
+
+
+def test_at_depth_is_the_summary_of_those_rows() -> None:
+    view = WITH_DEPTHS.at_depth(1)
+    assert view.layers == BLOCKS and view.depths == {}
+    assert (view.total_params, view.param_bytes) == (STEM.total_params, STEM.param_bytes)
+    assert view.total_macs == sum(r.macs for r in BLOCKS)
+    assert view.activation_bytes == (150_528 + 802_816) * 4  # the input and the rows' outputs, float32
+    assert WITH_DEPTHS.to_text() == STEM.to_text()  # the leaves' table is unchanged by the depths
+
+
+def test_at_a_depth_not_stored_names_the_stored_ones() -> None:
+    with pytest.raises(ValueError, match=r"no rows for depth 2; depths stored: 1$"):
+        WITH_DEPTHS.at_depth(2)
+    with pytest.raises(ValueError, match=r"depths stored: none \(only the leaf layers\)"):
+        STEM.at_depth(1)

@@ -40,6 +40,13 @@ def test_api_key_guards_everything_but_probes_and_metrics(repository: Path, grey
             ("GET", "/v2"),
             ("GET", f"/v2/models/{grey_model}"),
             ("POST", f"/v2/models/{grey_model}/infer"),
+            ("GET", f"/models/{grey_model}/summary"),
+            ("POST", f"/models/{grey_model}/preprocess"),
+            ("GET", f"/models/{grey_model}/samples"),
+            ("GET", f"/models/{grey_model}/samples/0-0.png"),
+            ("GET", "/zoo"),
+            ("GET", "/zoo/vgg16"),
+            ("GET", "/zoo/vgg16/summary"),
         ):
             for headers in (
                 {},
@@ -92,6 +99,12 @@ def test_openapi_documents_every_endpoint_with_examples(client: httpx.Client) ->
         "/models/{name}",
         "/models/{name}/summary",
         "/models/{name}/predict",
+        "/models/{name}/preprocess",
+        "/models/{name}/samples",
+        "/models/{name}/samples/{file}",
+        "/zoo",
+        "/zoo/{arch}",
+        "/zoo/{arch}/summary",
         "/metrics",
         "/healthz",
         "/readyz",
@@ -132,6 +145,42 @@ def test_openapi_declares_the_optional_api_key_and_the_one_error_shape(client: h
     assert "HTTPValidationError" not in str(spec), "422s have the one error shape too"
     infer = spec["paths"]["/v2/models/{name}/infer"]["post"]["responses"]
     assert {"413", "415", "422", "500", "503"} <= set(infer) and "Retry-After" in infer["503"]["headers"]
+
+
+# Every status each new route can answer (401: the API key), as its OpenAPI entry must document it.
+DOCUMENTED_ERRORS = {
+    ("/models/{name}/summary", "get"): {401, 404, 422, 503},
+    ("/models/{name}/samples", "get"): {401, 404, 422, 503},
+    ("/models/{name}/samples/{file}", "get"): {401, 404, 422, 503},
+    ("/models/{name}/preprocess", "post"): {401, 404, 413, 415, 422, 503},
+    ("/zoo/{arch}", "get"): {401, 404, 422},
+    ("/zoo/{arch}/summary", "get"): {401, 404, 422},
+}
+
+
+@pytest.mark.parametrize(("path", "method"), DOCUMENTED_ERRORS)
+def test_the_new_routes_document_their_errors(client: httpx.Client, path: str, method: str) -> None:
+    operation = client.get("/openapi.json").json()["paths"][path][method]
+    documented = {int(status) for status in operation["responses"] if status != "200"}
+    assert DOCUMENTED_ERRORS[path, method] - {401} <= documented, documented
+    assert operation["security"], "behind the API key"
+    for status in documented - {422}:
+        schema = operation["responses"][str(status)]["content"]["application/json"]["schema"]
+        assert schema == {"$ref": "#/components/schemas/ErrorResponse"}, (status, schema)
+    assert "200" in operation["responses"]
+
+
+def test_every_error_code_is_documented() -> None:
+    from service import errors
+
+    docs = (SERVICE.parent / "docs" / "service.md").read_text()
+    codes = {
+        cls.code
+        for cls in vars(errors).values()
+        if isinstance(cls, type) and issubclass(cls, errors.ServiceError) and cls is not errors.ServiceError
+    }
+    assert {"sample_not_found", "sample_unavailable", "architecture_not_found"} <= codes
+    assert sorted(code for code in codes if f"`{code}`" not in docs) == []
 
 
 def test_service_never_imports_torch() -> None:

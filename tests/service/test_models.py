@@ -26,6 +26,23 @@ def test_list_models(client: httpx.Client, cards: dict[str, ModelCard]) -> None:
         assert m["architecture"] == card.architecture.name and m["quick"] == card.quick
         variants = {v["precision"]: v for v in m["versions"][0]["variants"]}
         assert variants["fp32"]["status"] == "READY" and variants["fp32"]["provider"] == "CPUExecutionProvider"
+        assert m["samples"] == len(card.versions[card.latest_version].samples)
+
+
+def test_list_models_names_the_family_and_the_paper(client: httpx.Client, cards: dict[str, ModelCard]) -> None:
+    import models
+
+    listed = {m["name"]: m for m in client.get("/models").json()["models"]}
+    for name, card in cards.items():
+        info = models.get_model_info(card.architecture.name)
+        assert listed[name]["family"] == info.family
+        paper = info.paper
+        assert listed[name]["paper"] == {
+            "title": paper.title,
+            "authors": paper.authors,
+            "year": paper.year,
+            "url": paper.url,
+        }
 
 
 def test_model_card(client: httpx.Client, cards: dict[str, ModelCard]) -> None:
@@ -86,3 +103,34 @@ def test_bad_summary_options_are_422(client: httpx.Client, grey_model: str) -> N
     for params in ({"format": "xml"}, {"config": "huge"}):
         r = client.get(f"/models/{grey_model}/summary", params=params)
         assert r.status_code == 422 and r.json()["code"] == "invalid_input"
+
+
+def test_summary_at_a_depth_is_summarize_at_that_depth(client: httpx.Client, cards: dict[str, ModelCard]) -> None:
+    import torch
+
+    import models
+
+    for name, card in cards.items():
+        arch, options = card.architecture.name, card.architecture.options
+        with torch.device("meta"):
+            trained, canonical = models.create_model(arch, **options), models.create_model(arch)
+        trained.requires_grad_(False)  # served as export's serving copy: frozen
+        configs = (("trained", trained, card.input.shape), ("canonical", canonical, canonical.info.input_size))
+        for config, net, shape in configs:
+            stored = card.summary if config == "trained" else card.canonical_summary
+            assert stored.depths, f"{name} {config}: the card has no depths"
+            for depth in stored.depths:
+                expected = models.summarize(net, shape, depth=depth, name=stored.model)
+                params = {"config": config, "depth": depth}
+                assert SummaryRecord.model_validate(client.get(f"/models/{name}/summary", params=params).json()) == (
+                    expected
+                )
+                text = client.get(f"/models/{name}/summary", params={**params, "format": "text"}).text
+                assert text == expected.to_text() + "\n"
+
+
+def test_summary_at_a_depth_not_stored_is_422(client: httpx.Client, cards: dict[str, ModelCard]) -> None:
+    for name, card in cards.items():
+        deepest = max(card.summary.depths)
+        r = client.get(f"/models/{name}/summary", params={"depth": deepest + 1})
+        assert r.status_code == 422 and r.json()["details"] == {"depths": sorted(card.summary.depths)}

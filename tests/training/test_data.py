@@ -18,6 +18,7 @@ from training.data import (
     ImageFolder,
     Preprocessing,
     _digits_arrays,
+    held_out_images,
     load_data,
     parse_data_spec,
     stratified_split,
@@ -159,6 +160,40 @@ def test_train_val_layout_uses_val_as_test(tmp_path: Path):
     splits = load_data(tmp_path / "data", image_size=16)
     assert splits.sizes == {"train": 9, "val": 6, "test": 6}
     assert splits.test_split == "val"
+
+
+def test_held_out_digits_are_test_images_of_their_class():
+    images, targets = _digits_arrays()
+    test = stratified_split(targets)[2]
+    held = held_out_images("digits:5-9")
+    assert [(h.label, h.index) for h in held] == [(str(c), c - 5) for c in range(5, 10) for _ in range(2)]
+    for h in held:
+        pixels = np.asarray(h.image)
+        assert h.image.mode == "L" and pixels.shape == (8, 8)
+        found = {i for i in range(len(images)) if (np.rint(images[i] * 255) == pixels).all()}
+        assert found and found <= set(test.tolist()) and {str(targets[i]) for i in found} == {h.label}
+    assert len(held_out_images("digits", per_class=3, max_images=7)) == 7
+
+
+def test_held_out_folder_images_are_its_test_split(tree: Path):
+    scanned = load_data(tree, image_size=16)
+    test_files = {path for path, _ in scanned.test.samples}
+    held = held_out_images(tree, per_class=5)
+    assert [h.label for h in held] == ["ants", "bees", "wasps"]  # one test image per class (6 -> 4/1/1)
+    for h in held:
+        matches = [
+            p for p in test_files if np.array_equal(np.asarray(Image.open(p).convert("RGB")), np.asarray(h.image))
+        ]
+        assert matches and matches[0].parent.name == h.label and h.index == scanned.labels.index(h.label)
+
+
+def test_held_out_images_of_a_tree_without_test_are_its_validation_images(tmp_path: Path):
+    make_tree(tmp_path / "data" / "train", per_class=3)
+    make_tree(tmp_path / "data" / "val", per_class=2)
+    held = held_out_images(tmp_path / "data", max_images=5)
+    assert [h.label for h in held] == ["ants", "ants", "bees", "bees", "wasps"]
+    val = {np.asarray(Image.open(p).convert("RGB")).tobytes() for p in (tmp_path / "data" / "val").rglob("*.*")}
+    assert all(np.asarray(h.image).tobytes() in val for h in held)
 
 
 def test_file_that_fails_to_decode_is_skipped_at_read_time(tmp_path: Path, caplog):

@@ -1,0 +1,1 @@
+"""The web page (service/static) in a real headless Chromium against the real service."""

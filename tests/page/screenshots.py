@@ -1,0 +1,155 @@
+"""``python -m tests.page.screenshots`` (``make screenshots``): docs/img/page-*.png from a live service.
+
+Builds the tests' quick repository (lenet5 and resnet18, seconds) in a temporary folder unless
+``--repository`` names one, starts ``python -m service`` on it, and photographs each view in headless
+Chromium at 1280 px, and the Playground at 375 px. It also prints what a first load of the page costs
+the server (requests and bytes, from the browser's performance log): docs/service.md quotes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from .browser import NetLog, chrome, emulate_width
+from .pages import Page
+from .server import ROOT, ServiceProcess
+
+OUT = ROOT / "docs" / "img"
+DESKTOP = 1280
+PHONE = 375
+MAX_HEIGHT = 1700  # px of page per picture: long tables are cut, the top tells the story
+SEVEN = [[(-55, -75), (55, -75), (-5, 85)], [(-25, 5), (35, 5)]]
+
+
+def capture(page: Page, path: Path, width: int, max_height: int = MAX_HEIGHT) -> None:
+    """The page from the top, ``width`` wide and as tall as its content (at most ``max_height``), as a small PNG."""
+    height = min(max_height, page.driver.execute_script("return document.documentElement.scrollHeight"))
+    shot = page.driver.execute_cdp_cmd(
+        "Page.captureScreenshot",
+        {
+            "format": "png",
+            "captureBeyondViewport": True,
+            "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1},
+        },
+    )
+    image = Image.open(io.BytesIO(base64.b64decode(shot["data"]))).convert("RGB")
+    # 256 colours are plenty for a page of flat colours and text, and a third of the bytes.
+    image.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(path, optimize=True)
+    print(f"{path.name}: {width}x{height}, {path.stat().st_size:,} bytes")
+
+
+def settle(page: Page) -> None:
+    """Let pending requests land and images decode before the picture."""
+    time.sleep(0.6)
+    page.wait(lambda d: d.execute_script("return [...document.images].every(i => i.complete)"))
+
+
+def models(page: Page) -> None:
+    page.load("models")
+    page.wait(lambda _: page.all(".model-card[data-status=READY]"))
+
+
+def explorer(page: Page) -> None:
+    page.load("explorer?model=resnet18&config=canonical&depth=2")
+    page.wait(lambda _: page.all("#explorer-table tbody tr"))
+    boxes = page.all("#explorer-drawing g.box[role=button]")
+    boxes[len(boxes) // 2].click()  # a block in the middle, its row highlighted
+
+
+def zoo(page: Page) -> None:
+    page.load("zoo")
+    page.wait(lambda _: len(page.all("#zoo-table tbody tr")) > 10)
+
+
+def playground(page: Page) -> None:
+    page.load("playground?model=lenet5")
+    page.wait(lambda _: page.css("#pg-model").get_attribute("value") == "lenet5")
+    page.draw("#pg-pad", SEVEN)
+    page.wait(lambda _: page.all("#pg-output img.pixelated") and page.all(".code-panel"))
+
+
+def compare(page: Page) -> None:
+    playground(page)
+    page.go("compare")
+    page.wait(lambda _: page.all("#compare-table td.top1") and "Done" in page.css("#compare-status").text)
+
+
+def api(page: Page) -> None:
+    page.load("api")
+    page.visible("#view-api h1")
+
+
+VIEWS: dict[str, Callable[[Page], None]] = {
+    "models": models,
+    "explorer": explorer,
+    "zoo": zoo,
+    "playground": playground,
+    "compare": compare,
+    "api": api,
+}
+
+
+def first_load(url: str) -> dict[str, Any]:
+    """Requests and bytes of a first load of ``/`` (a new browser, nothing cached) until the models show."""
+    with chrome(DESKTOP, 900) as driver:
+        page = Page(driver, url)
+        log = NetLog(driver)
+        driver.get("about:blank")
+        log.clear()
+        page.load()
+        page.wait(lambda _: page.all(".model-card"))
+        time.sleep(1.0)  # anything the first view starts after its cards
+        requests = log.network()
+    return {
+        "requests": len(requests),
+        "bytes": sum(r.encoded_bytes for r in requests),
+        "files": sorted((r.url.removeprefix(url), r.encoded_bytes) for r in requests),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tests.page.screenshots", description=__doc__.splitlines()[0])
+    parser.add_argument("--repository", type=Path, help="a built repository (default: build the quick one)")
+    parser.add_argument("--out", type=Path, default=OUT, help="folder of the PNGs (default docs/img)")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="cnnserve-screenshots-") as tmp:
+        repository = args.repository
+        if repository is None:
+            from tests.conftest import build_quick_repository
+
+            print("building the quick repository (lenet5, resnet18)…")
+            repository = build_quick_repository(Path(tmp))
+        service = ServiceProcess(repository).start()
+        try:
+            cost = first_load(service.url)
+            args.out.mkdir(parents=True, exist_ok=True)
+            with chrome(DESKTOP, 900) as driver:
+                page = Page(driver, service.url)
+                for name, prepare in VIEWS.items():
+                    prepare(page)
+                    settle(page)
+                    capture(page, args.out / f"page-{name}.png", DESKTOP)
+            with chrome(DESKTOP, 900) as driver:
+                emulate_width(driver, PHONE)
+                page = Page(driver, service.url)
+                playground(page)
+                settle(page)
+                capture(page, args.out / "page-phone.png", PHONE, max_height=2600)
+        finally:
+            service.stop()
+    print(f"first load of /: {cost['requests']} requests, {cost['bytes']:,} bytes")
+    for path, size in cost["files"]:
+        print(f"  {size:>8,}  {path}")
+
+
+if __name__ == "__main__":
+    main()
