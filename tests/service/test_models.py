@@ -114,7 +114,6 @@ def test_summary_at_a_depth_is_summarize_at_that_depth(client: httpx.Client, car
         arch, options = card.architecture.name, card.architecture.options
         with torch.device("meta"):
             trained, canonical = models.create_model(arch, **options), models.create_model(arch)
-        trained.requires_grad_(False)  # served as export's serving copy: frozen
         configs = (("trained", trained, card.input.shape), ("canonical", canonical, canonical.info.input_size))
         for config, net, shape in configs:
             stored = card.summary if config == "trained" else card.canonical_summary
