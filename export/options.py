@@ -17,7 +17,7 @@ __all__ = ["BUILD_FORMAT", "BuildOptions", "replace_options"]
 
 # Bump when the pipeline changes what it writes: every model is then rebuilt once (so does
 # export.onnx_export.EXPORT_REVISION, for the graph alone).
-BUILD_FORMAT = 1
+BUILD_FORMAT = 2
 
 
 @dataclass(frozen=True)

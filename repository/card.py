@@ -24,6 +24,8 @@ __all__ = [
     "FoldedPooling",
     "InputSpec",
     "Latencies",
+    "LayerOutput",
+    "LayerOutputs",
     "ModelCard",
     "Number",
     "ParityRecord",
@@ -256,12 +258,65 @@ class VerificationRecord(_AsWritten):
         return None if record is None else record.top1
 
 
+class LayerOutput(_AsWritten):
+    """One layer's output as a tensor of the version's float32 ONNX file, checked against PyTorch.
+
+    ``name`` is the module's name in the summary; the k-th call (k >= 2) of a module called more
+    than once (ResNet's shared ReLU) is ``name#k``. ``holds`` names the layer whose output the
+    tensor really holds when the export merged this one into it: a convolution followed by batch
+    norm becomes one Conv whose output is the batch norm's (and whose ``weight`` has it folded in).
+    ``block``: an outermost module that is not a container (resnet's ``layer1.0``, an inception
+    module, vgg's ``features.3``), the default of the activation views. ``max_abs_diff`` is ONNX
+    Runtime against the forward hook's output, within ``tolerance``
+    (``max(atol, rtol * max|output|)``, the bound of the logits' parity check).
+    """
+
+    name: str
+    type: str
+    tensor: str
+    shape: list[int] = Field(description="per input, without the batch dimension")
+    block: bool = False
+    holds: str | None = None
+    weight: str | None = Field(None, description="convolutions: the initializer of the served weights")
+    max_abs_diff: Number
+    tolerance: Number
+
+
+class LayerOutputs(_AsWritten):
+    """Where the layers' outputs are in ``file`` (recorded by ``export.layers`` at build time).
+
+    ``inputs`` of ``kind`` "real" (test images) or "random" were compared; ``left_out`` says, per
+    layer, why it has no tensor (an identity the export removed, a pooling folded away).
+    """
+
+    file: str
+    kind: Literal["real", "random"]
+    inputs: int
+    atol: Number
+    rtol: Number
+    layers: list[LayerOutput]
+    left_out: dict[str, str] = Field(default_factory=dict)
+
+    def find(self, name: str) -> LayerOutput | None:
+        return next((layer for layer in self.layers if layer.name == name), None)
+
+
 class VersionCard(_Record):
     version: int
     created: str
     variants: dict[Precision, Variant]
     verification: VerificationRecord = VerificationRecord()
     training: TrainingRecord = TrainingRecord()
+    # Absent from versions published before the layers were recorded (and never written as null:
+    # the card's digests are of its JSON).
+    layer_outputs: LayerOutputs | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_absent_layers(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        if self.layer_outputs is None:
+            data.pop("layer_outputs", None)
+        return data
 
 
 class Batching(_Record):
