@@ -20,8 +20,9 @@ from .loop_lag import watch_loop_lag
 from .metrics import Metrics, MetricsMiddleware
 from .middleware import BodyLimitMiddleware
 from .model_manager import ModelManager
-from .routers import health, metrics, models, predict, v2
+from .routers import health, metrics, models, predict, v2, visualize
 from .settings import Settings
+from .visualize import Views
 
 __all__ = ["create_app"]
 
@@ -31,6 +32,8 @@ Serves the image classifiers of a cnnserve model repository with ONNX Runtime.
 * `POST /predict`: images (multipart, raw body or base64 JSON) or a tensor; top-k classes.
 * `/v2/...`: the Open Inference Protocol (KServe v2 / Triton), binary tensor extension included.
 * `GET /models`: what is served, with status, provider and accuracy.
+* `/models/{name}/activations`, `/filters`, `/occlusion`: what the network sees (feature maps, learned
+  filters, occlusion sensitivity).
 
 Errors always have the shape `{"error": message, "code": reason, "status": http_status}`.
 """
@@ -45,6 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         manager = ModelManager(settings, app_metrics)
         app.state.manager = manager
         app.state.dataplane = DataPlane(manager, settings)
+        app.state.views = Views(settings, app_metrics)
         await manager.start()
         lag_watcher = asyncio.create_task(watch_loop_lag(app_metrics.loop_lag.observe), name="loop-lag")
         try:
@@ -71,4 +75,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(models.router, dependencies=protected)
     app.include_router(predict.router, dependencies=protected)
     app.include_router(v2.router, dependencies=protected)
+    app.include_router(visualize.router, dependencies=protected)
     return app

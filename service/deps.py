@@ -16,8 +16,9 @@ from .errors import Unauthorized
 from .metrics import Metrics
 from .model_manager import ModelManager, ModelState
 from .settings import Settings
+from .visualize import Views
 
-__all__ = ["DataPlaneDep", "ManagerDep", "MetricsDep", "ModelDep", "SettingsDep", "require_api_key"]
+__all__ = ["DataPlaneDep", "ManagerDep", "MetricsDep", "ModelDep", "SettingsDep", "ViewsDep", "require_api_key"]
 
 
 async def get_settings(request: Request) -> Settings:
@@ -36,10 +37,15 @@ async def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 
 
+async def get_views(request: Request) -> Views:
+    return request.app.state.views
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ManagerDep = Annotated[ModelManager, Depends(get_manager)]
 DataPlaneDep = Annotated[DataPlane, Depends(get_dataplane)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+ViewsDep = Annotated[Views, Depends(get_views)]
 
 
 async def get_model(name: str, manager: ManagerDep) -> ModelState:
