@@ -77,7 +77,7 @@ class LayerSessions:
         self._lock = asyncio.Lock()
 
     async def session(self, servable: Servable, record: LayerOutputs) -> LayerSession:
-        key = _key(servable)
+        key = _key(servable, record)
         async with self._lock:  # one opening at a time: a second request for the same version waits for it
             found = self._sessions.get(key)
             if found is None:
@@ -90,7 +90,7 @@ class LayerSessions:
             return found
 
     async def weights(self, servable: Servable, record: LayerOutputs, name: str) -> np.ndarray:
-        key = (_key(servable), name)
+        key = (_key(servable, record), name)
         found = self._weights.get(key)
         if found is None:
             found = await asyncio.to_thread(self._read_weights, servable, record, name)
@@ -117,7 +117,7 @@ class LayerSessions:
         raise ModelNotReady(f"ONNX Runtime cannot open the layer view of {servable.name!r}: {error}")
 
     def _read_weights(self, servable: Servable, record: LayerOutputs, name: str) -> np.ndarray:
-        path = _path(servable, record)
+        path, _ = _file(servable, record)
         try:
             with open(path, "rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
                 return read_initializer(data, name)
@@ -125,21 +125,24 @@ class LayerSessions:
             raise ModelNotReady(f"the weights {name!r} of {servable.name!r} cannot be read: {exc}") from None
 
 
-def _key(servable: Servable) -> Key:
-    return servable.name, servable.version, servable.sha256
+def _file(servable: Servable, record: LayerOutputs) -> tuple[Path, str | None]:
+    """The file the record is of (float32: whatever variant the servable is) and its sha256 in the card."""
+    variants = servable.card.versions[servable.version].variants.values()
+    sha256 = next((v.sha256 for v in variants if v.file == record.file), None)
+    return servable.session.path.parent / record.file, sha256
 
 
-def _path(servable: Servable, record: LayerOutputs) -> Path:
-    return servable.session.path.parent / record.file
+def _key(servable: Servable, record: LayerOutputs) -> Key:
+    return servable.name, servable.version, _file(servable, record)[1]
 
 
 def _read_checked(servable: Servable, record: LayerOutputs) -> bytes:
-    """The file's bytes, if they are still the ones the card (and the loaded session) describe."""
-    path = _path(servable, record)
+    """The file's bytes, if they are still the ones the card describes."""
+    path, sha256 = _file(servable, record)
     try:
         model = path.read_bytes()
     except OSError as exc:
         raise ModelNotReady(f"{path.name} of {servable.name!r} cannot be read: {exc.strerror or exc}") from None
-    if servable.sha256 is not None and hashlib.sha256(model).hexdigest() != servable.sha256:
+    if sha256 is not None and hashlib.sha256(model).hexdigest() != sha256:
         raise ModelNotReady(f"{path.name} of {servable.name!r} changed on disk; the new version loads shortly")
     return model
