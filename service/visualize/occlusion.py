@@ -22,9 +22,10 @@ from ..batching import BatchResult
 from ..errors import InvalidInput, LimitExceeded
 from ..model_manager import Servable
 
-__all__ = ["FILL", "OcclusionPlan", "OcclusionResult", "plan", "run_occlusion"]
+__all__ = ["FILL", "FINE_UP_TO", "OcclusionPlan", "OcclusionResult", "plan", "run_occlusion"]
 
 FILL = 0.0
+FINE_UP_TO = 96  # input side (pixels) up to which the default grid is 13 x 13; 7 x 7 above
 _IN_FLIGHT = 2
 
 
@@ -51,13 +52,17 @@ def _count(height: int, width: int, patch: int, stride: int) -> int:
 
 
 def plan(height: int, width: int, patch: int | None, stride: int | None, limit: int) -> OcclusionPlan:
-    """Patch and stride (defaults: a quarter of the side, a quarter of the patch: 13 x 13 places at 32,
-    64 or 224 pixels), checked against the input and ``limit`` copies (CNNSERVE_MAX_OCCLUSION_COPIES)."""
+    """Patch and stride, checked against the input and ``limit`` copies (CNNSERVE_MAX_OCCLUSION_COPIES).
+
+    Defaults: a patch of a quarter of the side; a stride of a quarter of the patch up to
+    :data:`FINE_UP_TO` pixels (13 x 13 = 169 copies at 32 or 64), of half the patch above it
+    (7 x 7 = 49 at 224, where each copy costs fifty times as much).
+    """
     side = min(height, width)
     patch = patch if patch is not None else max(1, math.ceil(side / 4))
     if patch > side:
         raise InvalidInput(f"patch {patch} is larger than the input ({height}x{width})")
-    stride = stride if stride is not None else max(1, patch // 4)
+    stride = stride if stride is not None else max(1, patch // (4 if side <= FINE_UP_TO else 2))
     ys, xs = _positions(height, patch, stride), _positions(width, patch, stride)
     if len(ys) * len(xs) > limit:
         fits = next((s for s in range(stride + 1, side + 1) if _count(height, width, patch, s) <= limit), None)

@@ -21,6 +21,7 @@ from onnx import numpy_helper
 from PIL import Image
 
 from repository import ModelCard, Repository
+from service.visualize.occlusion import plan
 
 from .helpers import encode, pattern, reference_tensor
 from .live import make_settings
@@ -214,6 +215,15 @@ def test_the_largest_drop_is_where_the_digit_is(client: httpx.Client, cards, gre
     assert drop[0, 0] == pytest.approx(float(p.max() - p_blank[p.argmax()]), abs=1e-4)
     off_the_digit = [drop[r, c] for r in range(3) for c in range(3) if body["y"][r] >= side or body["x"][c] >= side]
     assert np.abs(off_the_digit).max() < 1e-4
+
+
+@pytest.mark.parametrize(
+    ("side", "patch", "stride", "places"), [(32, 8, 2, 13), (64, 16, 4, 13), (67, 17, 4, 14), (224, 56, 28, 7)]
+)
+def test_default_patch_and_stride_per_input_size(side: int, patch: int, stride: int, places: int) -> None:
+    chosen = plan(side, side, None, None, limit=10_000)
+    assert (chosen.patch, chosen.stride, len(chosen.ys), len(chosen.xs)) == (patch, stride, places, places)
+    assert chosen.ys[0] == 0 and chosen.ys[-1] == side - patch, "the last patch is flush with the border"
 
 
 def _probabilities(client: httpx.Client, model: str, xs: list[np.ndarray]) -> np.ndarray:
