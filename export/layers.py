@@ -141,30 +141,12 @@ def record_layer_outputs(
     stats = _compare(net, proto, located, inputs, threads)
     layers = []
     for call in calls:
-        if call.label not in located:
-            continue
-        where = located[call.label]
-        diff, largest = stats[call.label]
-        tolerance = max(options.atol, options.rtol * largest)
-        if diff > tolerance or not np.isfinite(diff):
-            why = f"ONNX Runtime's {where.tensor!r} differs from PyTorch by {diff:.3g} (bound {tolerance:.3g})"
-            if call.promised:
-                raise ExportError(f"layer {call.label} ({call.type}): {why}; the layer map is wrong, nothing published")
-            left_out[call.label] = why
-            continue
-        layers.append(
-            LayerOutput(
-                name=call.label,
-                type=call.type,
-                tensor=where.tensor,
-                shape=list(call.shape),
-                block=call.block,
-                holds=where.holds,
-                weight=where.weight,
-                max_abs_diff=float(diff),
-                tolerance=float(tolerance),
-            )
-        )
+        if call.label in located:
+            judged = _judge(call, located[call.label], stats.get(call.label), options)
+            if isinstance(judged, str):
+                left_out[call.label] = judged
+            else:
+                layers.append(judged)
     return LayerOutputs(
         file=Path(path).name,
         kind=kind,  # type: ignore[arg-type]
@@ -173,6 +155,34 @@ def record_layer_outputs(
         rtol=options.rtol,
         layers=layers,
         left_out=left_out,
+    )
+
+
+def _judge(
+    call: _Call, where: _Located, stats: tuple[float, float] | None, options: ExportOptions
+) -> LayerOutput | str:
+    """The layer's record, or why it is left out; raises :class:`ExportError` for a promised layer that differs."""
+    diff, largest = stats if stats is not None else (float("inf"), 0.0)
+    tolerance = max(options.atol, options.rtol * largest)
+    if stats is None or not diff <= tolerance:
+        why = (
+            f"ONNX Runtime's {where.tensor!r} differs from PyTorch by {diff:.3g} (bound {tolerance:.3g})"
+            if stats is not None
+            else f"{where.holds or call.label} never ran in PyTorch: {where.tensor!r} was not compared"
+        )
+        if call.promised:
+            raise ExportError(f"layer {call.label} ({call.type}): {why}; the layer map is wrong, nothing published")
+        return why
+    return LayerOutput(
+        name=call.label,
+        type=call.type,
+        tensor=where.tensor,
+        shape=list(call.shape),
+        block=call.block,
+        holds=where.holds,
+        weight=where.weight,
+        max_abs_diff=float(diff),
+        tolerance=float(tolerance),
     )
 
 
@@ -340,7 +350,7 @@ def _compare(
     wanted: dict[str, list[str]] = defaultdict(list)
     for label, where in located.items():
         wanted[where.holds or label].append(label)
-    stats = dict.fromkeys(located, (0.0, 0.0))
+    stats: dict[str, tuple[float, float]] = {}  # a call that is never compared stays out: it is not verified
     values: dict[str, np.ndarray] = {}
 
     def hook(name: str, count: int, mod: nn.Module, inp: Tensor | None, out: Tensor) -> None:
@@ -349,7 +359,8 @@ def _compare(
         for each in wanted.get(name if count == 1 else f"{name}#{count}", ()):
             got = values[located[each].tensor]
             diff = float(np.max(np.abs(got - reference))) if got.shape == reference.shape else float("inf")
-            stats[each] = (max(stats[each][0], diff), max(stats[each][1], largest))
+            before = stats.get(each, (0.0, 0.0))
+            stats[each] = (max(before[0], diff), max(before[1], largest))
 
     for x in inputs:
         batch = x[None]

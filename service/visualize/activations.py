@@ -75,10 +75,11 @@ def layer_activations(layer: LayerOutput, value: np.ndarray, channels: int, budg
     )
     if value.ndim == 3:
         view.images = _channel_images(value, channels, lo, hi, budget)
+        missing = any(image.image is None for image in view.images)
     else:
         view.vector = budget.take(to_grey(_rows(value.ravel()), lo, hi))
-    if budget.spent and (view.vector is None if value.ndim != 3 else any(i.image is None for i in view.images)):
-        view.omitted = budget.reason
+        missing = view.vector is None
+    view.omitted = budget.reason if missing else None
     return view
 
 

@@ -23,7 +23,7 @@ from .activations import layer_activations
 from .filters import convolution, filter_images
 from .images import ImageBudget
 from .occlusion import FILL, plan, run_occlusion
-from .schemas import ActivationsResponse, FiltersResponse, OcclusionResponse, ViewTimings
+from .schemas import ActivationsResponse, FiltersResponse, LayerActivations, OcclusionResponse, ViewTimings
 from .sessions import LayerSessions
 
 __all__ = ["DEFAULT_CHANNELS", "Views", "check_limit"]
@@ -74,7 +74,7 @@ class Views:
         ran = time.perf_counter()
         budget = ImageBudget(self.settings.max_view_bytes)
 
-        def encode() -> list:
+        def encode() -> list[LayerActivations]:
             return [layer_activations(layer, values[layer.tensor][0], channels, budget) for layer in layers]
 
         answered = await run_in_threadpool(encode)
