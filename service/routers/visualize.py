@@ -23,7 +23,7 @@ from ..deps import DataPlaneDep, ViewsDep
 from ..errors import InvalidInput
 from ..model_manager import Servable
 from ..schemas import ErrorResponse, PredictOptions
-from ..visualize import DEFAULT_CHANNELS, Views, check_limit
+from ..visualize import DEFAULT_CHANNELS, Views
 from ..visualize.activations import select_layers
 from ..visualize.schemas import ActivationsResponse, FiltersResponse, OcclusionResponse
 from ..visualize.sessions import layer_record
@@ -43,6 +43,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorResponse, "description": "model not ready, or its queue is full (Retry-After)"},
 }
 _NO_BODY_ERRORS = {k: v for k, v in _ERRORS.items() if k in (404, 409, 422, 503)}
+_OCCLUSION_ERRORS = {k: v for k, v in _ERRORS.items() if k != 409}  # it runs the model alone: no record needed
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
 # One input, read as /predict reads it (its options other than version and variant do not apply).
 _BODY = {
@@ -110,17 +111,12 @@ async def activations(
     version: Annotated[int | None, Query(ge=1, description="model version (default: the latest served)")] = None,
 ) -> Response:
     started = time.perf_counter()
-    settings = views.settings
-    count = (
-        check_limit(channels, settings.max_view_channels, "channels per layer", "CNNSERVE_MAX_VIEW_CHANNELS")
-        if channels
-        else min(DEFAULT_CHANNELS, settings.max_view_channels)
-    )
+    count = views.channels(channels)
     payload = await read_predict(request, PredictOptions(version=version), path_model=name, max_images=1)
     servable = dataplane.resolve(name, payload.options.version)
     request.state.model = servable.name
     record = layer_record(servable)
-    selected, note = select_layers(record, layers, settings.max_view_layers)
+    selected, note = select_layers(record, layers, views.settings.max_view_layers)
     batch = await _one_input(dataplane, servable, payload)
     answer = await views.activations(servable, record, batch, selected, count, note, elapsed_ms(started))
     return _json(views, servable.name, "activations", started, answer)
@@ -156,7 +152,7 @@ async def filters(
     "/models/{name}/occlusion",
     response_model=OcclusionResponse,
     summary="Occlusion sensitivity: how much the class's probability drops with a grey patch at each place",
-    responses=_ERRORS,
+    responses=_OCCLUSION_ERRORS,
     openapi_extra=_BODY,
 )
 async def occlusion(
@@ -169,7 +165,8 @@ async def occlusion(
         Query(ge=1, description="side of the square patch in input pixels (default: a quarter of the input)"),
     ] = None,
     stride: Annotated[
-        int | None, Query(ge=1, description="step between patches (default: a quarter of the patch)")
+        int | None,
+        Query(ge=1, description="step between patches (default: a quarter of the patch, half above 96 pixels)"),
     ] = None,
     class_index: Annotated[
         int | None, Query(alias="class", ge=0, description="class to explain, 0-based (default: the top-1)")

@@ -5,6 +5,6 @@ from the card's :class:`repository.LayerOutputs`, recorded and checked at build 
 (``export.layers``). Nothing here runs until a view is asked for.
 """
 
-from .views import DEFAULT_CHANNELS, Views, check_limit
+from .views import DEFAULT_CHANNELS, Views
 
-__all__ = ["DEFAULT_CHANNELS", "Views", "check_limit"]
+__all__ = ["DEFAULT_CHANNELS", "Views"]

@@ -26,13 +26,13 @@ from .occlusion import FILL, plan, run_occlusion
 from .schemas import ActivationsResponse, FiltersResponse, LayerActivations, OcclusionResponse, ViewTimings
 from .sessions import LayerSessions
 
-__all__ = ["DEFAULT_CHANNELS", "Views", "check_limit"]
+__all__ = ["DEFAULT_CHANNELS", "Views"]
 
 # Channel images per layer when a request does not say (at most CNNSERVE_MAX_VIEW_CHANNELS).
 DEFAULT_CHANNELS = 16
 
 
-def check_limit(value: int, limit: int, what: str, setting: str) -> int:
+def _check_limit(value: int, limit: int, what: str, setting: str) -> int:
     """``value``, or a 422 naming the setting when it is over ``limit``."""
     if value > limit:
         raise LimitExceeded(
@@ -51,6 +51,13 @@ class Views:
         self.settings = settings
         self.metrics = metrics
         self.sessions = LayerSessions(settings, metrics)
+
+    def channels(self, asked: int | None) -> int:
+        """Channel images per layer: ``asked`` within CNNSERVE_MAX_VIEW_CHANNELS, or the default."""
+        limit = self.settings.max_view_channels
+        if asked is None:
+            return min(DEFAULT_CHANNELS, limit)
+        return _check_limit(asked, limit, "channels per layer", "CNNSERVE_MAX_VIEW_CHANNELS")
 
     def observe(self, model: str, view: str, seconds: float, size: int) -> None:
         self.metrics.view_seconds.labels(model, view).observe(seconds)
@@ -105,7 +112,7 @@ class Views:
         assert layer.weight is not None
         weights = await self.sessions.weights(servable, record, layer.weight)
         read = time.perf_counter()
-        count = check_limit(count, limit, "filters", "CNNSERVE_MAX_VIEW_CHANNELS") if count else limit
+        count = _check_limit(count, limit, "filters", "CNNSERVE_MAX_VIEW_CHANNELS") if count else limit
         budget = ImageBudget(self.settings.max_view_bytes)
         images, shown, scale = await run_in_threadpool(filter_images, weights, count, budget)
         done = time.perf_counter()
