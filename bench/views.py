@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .loadgen import HttpRequest, SyncConnection
-from .machine import describe_machine
+from .machine import describe_machine, load_average
 from .server import HOST, ServerProcess
 
 __all__ = ["main", "measure"]
@@ -86,6 +86,7 @@ def main(argv: list[str] | None = None) -> None:
                     f"| {name} | {view} | {cost['first_ms']:.1f} | {cost['median_ms']:.1f} | {cost['p90_ms']:.1f} "
                     f"| {cost['bytes']:,} |"
                 )
+        print(f"\nload average at the end: {load_average()}")
     finally:
         server.stop()
 
