@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import math
 import statistics
 import time
 from pathlib import Path
@@ -56,7 +57,7 @@ def measure(connection: SyncConnection, request: bytes, repeat: int) -> dict[str
     return {
         "first_ms": times[0],
         "median_ms": statistics.median(rest),
-        "p90_ms": rest[int(0.9 * (len(rest) - 1))],
+        "p90_ms": rest[math.ceil(0.9 * len(rest)) - 1],  # nearest rank
         "bytes": size,
     }
 
