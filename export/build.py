@@ -9,8 +9,9 @@ within a couple of minutes while the rest is still training):
 2. **up to date?** - when the published latest version was made from a checkpoint with the
    same sha256 and with the same export options, there is nothing to do;
 3. **export** the float32 ONNX model, **verify** it (``onnx.checker``, ONNX Runtime against
-   PyTorch on random and real inputs, the test accuracy again through ONNX Runtime;
-   :mod:`export.pipeline`);
+   PyTorch on random and real inputs, each layer's output tensor recorded and checked against
+   PyTorch's hooks, the test accuracy again through ONNX Runtime; :mod:`export.pipeline`,
+   :mod:`export.layers`);
 4. **variants** - INT8 (static QDQ, calibrated on training images) and float16, each measured
    on the test set and published only within ``max_accuracy_drop`` points of float32
    (:mod:`export.variants`);

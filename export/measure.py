@@ -25,8 +25,8 @@ from .onnx_export import INPUT_NAME, OUTPUT_NAMES, ExportError, ExportOptions, s
 __all__ = ["benchmark", "compare_sessions", "evaluate_onnx", "make_session", "run_session", "verify_parity"]
 
 
-def make_session(path: str | os.PathLike[str], threads: int | None = None) -> Any:
-    """A CPU ONNX Runtime session (``threads``: intra-op threads, ``None`` for ORT's default)."""
+def make_session(path: str | os.PathLike[str] | bytes, threads: int | None = None) -> Any:
+    """A CPU ONNX Runtime session of a file (or a serialized model; ``threads``: intra-op threads, ``None``: ORT's)."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -36,7 +36,8 @@ def make_session(path: str | os.PathLike[str], threads: int | None = None) -> An
     if threads:
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
-    return ort.InferenceSession(os.fspath(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    model = path if isinstance(path, bytes) else os.fspath(path)
+    return ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
 
 
 def run_session(session: Any, x: np.ndarray, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:

@@ -20,6 +20,7 @@ __all__ = ["BUILD_FORMAT", "BuildOptions", "replace_options"]
 # 2: the card's summary reports training's trainable/frozen split (format 1 said every parameter
 #    was frozen, the serving copy's state); the next build publishes a new version with it.
 # 2 also: sample images in each version.
+# 2 also: the ONNX tensor of each layer's output (the views of what the network sees).
 BUILD_FORMAT = 2
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from torch import nn
 
-from repository import VARIANT_FILES, Repository, SummaryRecord, TensorSpec, Variant, VersionCard
+from repository import VARIANT_FILES, LayerOutputs, Repository, SummaryRecord, TensorSpec, Variant, VersionCard
 from repository.card import (
     AccuracyRecord,
     AccuracySource,
@@ -38,6 +38,7 @@ from repository.publish import (
 )
 
 from .jobs import ExportJob
+from .layers import record_layer_outputs
 from .measure import benchmark, evaluate_onnx, make_session, verify_parity
 from .onnx_export import ExportError, check_onnx, export_onnx, graph_signature, read_metadata, serving_copy
 from .options import BuildOptions
@@ -65,6 +66,7 @@ class _Verified:
     outputs: list[TensorSpec]
     variants: dict[Precision, Variant]
     verification: VerificationRecord
+    layer_outputs: LayerOutputs
 
 
 def export_and_publish(
@@ -89,6 +91,7 @@ def export_and_publish(
             verification=verified.verification,
             training=job.training,
             samples=write_samples(job.samples, staged),
+            layer_outputs=verified.layer_outputs,
         )
         card = with_version(_card_fields(job, net, verified, options), previous, entry)
         publish_version(repository, card, staged)
@@ -137,6 +140,10 @@ def _export_and_verify(
             f"{parity.tolerance:.3g}, top-1 agreement {parity.top1_agreement:.2%}); nothing published. "
             "Try another --opset or report the network's ops."
         )
+    step("recording the layers' outputs")
+    layer_outputs = record_layer_outputs(
+        net, fp32, shape, job.real_inputs, options=options.export, folded=folded, threads=options.threads
+    )
     accuracy = evaluate_onnx(session, *job.test) if job.test is not None else None
     speed = benchmark(session, shape, (1, 32), seconds=0.1 if job.quick else 0.5)
     float32 = _Float32(parity, FoldedPooling.model_validate(folded) if folded else None, accuracy, speed)
@@ -146,7 +153,7 @@ def _export_and_verify(
         step(f"{precision} variant")
         outcomes[precision] = make_variant(precision, job, fp32, session, top1, metadata, options)
     variants = {"fp32": file_variant(fp32, "fp32", test_top1=top1), **{p: o.variant for p, o in outcomes.items()}}
-    return _Verified(inputs, outputs, variants, _verification(job, float32, outcomes, options))
+    return _Verified(inputs, outputs, variants, _verification(job, float32, outcomes, options), layer_outputs)
 
 
 def _verification(

@@ -8,7 +8,8 @@ For every model with a card:
 * every published ONNX file passes ``onnx.checker`` (full check), its metadata names this
   model, version and precision (and, for the latest version, the card's labels and input
   spec), and its inputs and outputs are the card's;
-* ``config.pbtxt`` is what the card renders to.
+* ``config.pbtxt`` is what the card renders to;
+* a version's layer record (``export.layers``) names tensors and weights its file has.
 
 Folders without a card are reported as being built (a build writes the card last).
 """
@@ -68,7 +69,31 @@ def verify_model(repository: Repository, name: str) -> list[str]:
             if variant.published:
                 path = repository.model_dir(name) / str(number) / variant.file
                 problems += _onnx_file(path, card, number, precision, latest=number == card.latest_version)
+                problems += _layer_tensors(path, card, number)
     return problems
+
+
+def _layer_tensors(path: Path, card: ModelCard, version: int) -> list[str]:
+    """Layers whose recorded tensor or weight ``path`` lacks, when it is the file the version's record is of."""
+    import onnx
+
+    record = card.versions[version].layer_outputs
+    if record is None or record.file != path.name:
+        return []
+    graph = onnx.load_model(os.fspath(path), load_external_data=False).graph
+    values = {v for node in graph.node for v in node.output} | {v.name for v in graph.input}
+    weights = {i.name for i in graph.initializer}
+    missing = [
+        layer.name
+        for layer in record.layers
+        if layer.tensor not in values or (layer.weight is not None and layer.weight not in weights)
+    ]
+    if not missing:
+        return []
+    return [
+        f"{card.name}: {version}/{path.name} lacks the tensors the card records for layer(s) "
+        f"{', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}; rebuild it with `python -m export build`"
+    ]
 
 
 def _card_consistency(card: ModelCard) -> list[str]:

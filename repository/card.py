@@ -25,6 +25,8 @@ __all__ = [
     "FoldedPooling",
     "InputSpec",
     "Latencies",
+    "LayerOutput",
+    "LayerOutputs",
     "ModelCard",
     "Number",
     "ParityRecord",
@@ -273,6 +275,49 @@ class SampleImage(_Record):
     sha256: str
 
 
+class LayerOutput(_AsWritten):
+    """One layer's output as a tensor of the version's float32 ONNX file, checked against PyTorch.
+
+    ``name`` is the module's name in the summary; the k-th call (k >= 2) of a module called more
+    than once (ResNet's shared ReLU) is ``name#k``. ``holds`` names the layer whose output the
+    tensor really holds when the export merged this one into it: a convolution followed by batch
+    norm becomes one Conv whose output is the batch norm's (and whose ``weight`` has it folded in).
+    ``block``: an outermost module that is not a container (resnet's ``layer1.0``, an inception
+    module, vgg's ``features.3``), the default of the activation views. ``max_abs_diff`` is ONNX
+    Runtime against the forward hook's output, within ``tolerance``
+    (``max(atol, rtol * max|output|)``, the bound of the logits' parity check).
+    """
+
+    name: str
+    type: str
+    tensor: str
+    shape: list[int] = Field(description="per input, without the batch dimension")
+    block: bool = False
+    holds: str | None = None
+    weight: str | None = Field(None, description="convolutions: the initializer of the served weights")
+    max_abs_diff: Number
+    tolerance: Number
+
+
+class LayerOutputs(_AsWritten):
+    """Where the layers' outputs are in ``file`` (recorded by ``export.layers`` at build time).
+
+    ``inputs`` of ``kind`` "real" (test images) or "random" were compared; ``left_out`` says, per
+    layer, why it has no tensor (an identity the export removed, a pooling folded away).
+    """
+
+    file: str
+    kind: Literal["real", "random"]
+    inputs: int
+    atol: Number
+    rtol: Number
+    layers: list[LayerOutput]
+    left_out: dict[str, str] = Field(default_factory=dict)
+
+    def find(self, name: str) -> LayerOutput | None:
+        return next((layer for layer in self.layers if layer.name == name), None)
+
+
 class VersionCard(_Record):
     version: int
     created: str
@@ -282,6 +327,9 @@ class VersionCard(_Record):
     # Left out when empty: a version published before samples existed must write back the JSON its
     # digests cover, without a "samples": [].
     samples: list[SampleImage] = Field(default_factory=list, exclude_if=lambda samples: not samples)
+    # Absent from versions published before the layers were recorded (and never written as null:
+    # the card's digests are of its JSON).
+    layer_outputs: LayerOutputs | None = Field(None, exclude_if=lambda layers: layers is None)
 
 
 class Batching(_Record):

@@ -22,8 +22,9 @@ from .metrics import Metrics, MetricsMiddleware
 from .middleware import BodyLimitMiddleware
 from .model_manager import ModelManager
 from .openapi import install_openapi
-from .routers import health, metrics, models, page, predict, v2, zoo
+from .routers import health, metrics, models, page, predict, v2, visualize, zoo
 from .settings import Settings
+from .visualize import Views
 
 __all__ = ["create_app"]
 
@@ -34,6 +35,8 @@ Serves the image classifiers of a cnnserve model repository with ONNX Runtime.
 * `/v2/...`: the Open Inference Protocol (KServe v2 / Triton), binary tensor extension included.
 * `GET /models`: what is served, with status, provider and accuracy.
 * `GET /zoo`: every architecture of the zoo, served or not, with its per-layer summary.
+* `/models/{name}/activations`, `/filters`, `/occlusion`: what the network sees (feature maps, learned
+  filters, occlusion sensitivity).
 
 Errors always have the shape `{"error": message, "code": reason, "status": http_status}`.
 """
@@ -48,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         manager = ModelManager(settings, app_metrics)
         app.state.manager = manager
         app.state.dataplane = DataPlane(manager, settings)
+        app.state.views = Views(settings, app_metrics)
         await manager.start()
         lag_watcher = asyncio.create_task(watch_loop_lag(app_metrics.loop_lag.observe), name="loop-lag")
         try:
@@ -79,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(predict.router, dependencies=protected)
     app.include_router(v2.router, dependencies=protected)
     app.include_router(zoo.router, dependencies=protected)
+    app.include_router(visualize.router, dependencies=protected)
     app.include_router(page.router)
     install_openapi(app)
     return app

@@ -17,8 +17,18 @@ from .errors import Unauthorized
 from .metrics import Metrics
 from .model_manager import ModelManager, ModelState
 from .settings import Settings
+from .visualize import Views
 
-__all__ = ["DataPlaneDep", "ManagerDep", "MetricsDep", "ModelDep", "SettingsDep", "ZooDep", "require_api_key"]
+__all__ = [
+    "DataPlaneDep",
+    "ManagerDep",
+    "MetricsDep",
+    "ModelDep",
+    "SettingsDep",
+    "ViewsDep",
+    "ZooDep",
+    "require_api_key",
+]
 
 
 async def get_settings(request: Request) -> Settings:
@@ -41,11 +51,18 @@ async def get_zoo(request: Request) -> ZooCatalog:
     return request.app.state.zoo
 
 
+async def get_views(request: Request) -> Views:
+    return request.app.state.views
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ManagerDep = Annotated[ModelManager, Depends(get_manager)]
 DataPlaneDep = Annotated[DataPlane, Depends(get_dataplane)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 ZooDep = Annotated[ZooCatalog, Depends(get_zoo)]
+
+
+ViewsDep = Annotated[Views, Depends(get_views)]
 
 
 async def get_model(name: str, manager: ManagerDep) -> ModelState:

@@ -23,6 +23,8 @@ __all__ = [
     "ImageTooLarge",
     "InferenceFailed",
     "InvalidInput",
+    "LayersNotRecorded",
+    "LimitExceeded",
     "LoadError",
     "ModelNotFound",
     "ModelNotReady",
@@ -34,6 +36,7 @@ __all__ = [
     "ServiceError",
     "ServiceNotReady",
     "Unauthorized",
+    "UnknownLayer",
     "UnsupportedMediaType",
     "VariantNotFound",
     "VersionNotFound",
@@ -113,6 +116,25 @@ class UnsupportedMediaType(ServiceError):
 class InvalidInput(ServiceError):
     status_code = 422
     code = "invalid_input"
+
+
+class UnknownLayer(InvalidInput):
+    """A layer name that the model's layer record does not hold; ``details`` lists the valid ones."""
+
+    code = "unknown_layer"
+
+
+class LimitExceeded(InvalidInput):
+    """A view asked for more than a CNNSERVE_* limit allows; the message says how to fit under it."""
+
+    code = "limit_exceeded"
+
+
+class LayersNotRecorded(ServiceError):
+    """The version was published before its layers' tensors were recorded: it needs a rebuild."""
+
+    status_code = 409
+    code = "layers_not_recorded"
 
 
 class InferenceFailed(ServiceError):

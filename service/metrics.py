@@ -23,6 +23,7 @@ MODEL_STATE_KEY = "model"
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+_BYTES_BUCKETS = tuple(float(2**k) for k in range(10, 26, 2))  # 1 KiB to 32 MiB
 _LAG_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5)
 
 
@@ -89,6 +90,23 @@ class Metrics:
             "cnnserve_event_loop_lag_seconds",
             "how late the event loop ran a timer (the wait for a turn on it)",
             buckets=_LAG_BUCKETS,
+            registry=r,
+        )
+        # The views (service/visualize); their requests are counted by route like every other.
+        self.view_seconds = Histogram(
+            "cnnserve_view_duration_seconds",
+            "time to compute a view's answer",
+            ["model", "view"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.view_bytes = Histogram(
+            "cnnserve_view_bytes", "bytes of a view's answer", ["model", "view"], buckets=_BYTES_BUCKETS, registry=r
+        )
+        self.view_sessions = Counter(
+            "cnnserve_view_sessions_opened",
+            "ONNX Runtime sessions opened for the activation view",
+            ["model"],
             registry=r,
         )
         self.model_ready = Gauge("cnnserve_model_ready", "1 when the model serves, 0 otherwise", ["model"], registry=r)

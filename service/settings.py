@@ -80,6 +80,23 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = Field(None, description="when set, required as 'Authorization: Bearer' or 'X-API-Key'")
     poll_interval_s: float = Field(5.0, ge=0, description="seconds between repository scans (0: load once, no polling)")
 
+    # The views (feature maps, filters, occlusion): service/visualize.
+    max_view_layers: int = Field(64, ge=1, description="layers one /activations request may ask for (422 above)")
+    max_view_channels: int = Field(
+        64, ge=1, description="channel images per layer in /activations, filters in /filters (422 above)"
+    )
+    max_view_bytes: int = Field(
+        8 * 2**20,
+        ge=4096,
+        description="image bytes in one view's answer; past it, images are left out (and it says so)",
+    )
+    max_occlusion_copies: int = Field(
+        1024, ge=1, description="occluded copies one /occlusion request may run (422 above)"
+    )
+    view_sessions: int = Field(
+        4, ge=1, description="ONNX Runtime sessions kept for /activations, one per model version (least recent dropped)"
+    )
+
     @field_validator("providers", mode="before")
     @classmethod
     def _providers(cls, value: object) -> object:

@@ -300,6 +300,20 @@ def _swap_variant(folder: Path) -> None:
     (folder / "model.json").write_text(json.dumps(card, indent=2))
 
 
+def _misrecorded_layer(folder: Path) -> None:
+    # The card sealed again after the edit (as a faulty build would have written it): only the file tells.
+    from repository.publish import card_digests
+
+    card = ModelCard.model_validate_json((folder / "model.json").read_text())
+    version = card.versions[1]
+    record = version.layer_outputs
+    layers = [record.layers[0].model_copy(update={"tensor": "no_such_tensor"}), *record.layers[1:]]
+    version = version.model_copy(update={"layer_outputs": record.model_copy(update={"layers": layers})})
+    digests = card_digests(card, version)
+    sealed = version.model_copy(update={"verification": version.verification.model_copy(update={"digests": digests})})
+    Repository(folder.parent).write_card(card.model_copy(update={"versions": {1: sealed}}))
+
+
 TAMPERING = {
     "truncated file": (_truncate, "bytes"),
     "corrupted byte": (_flip_byte, "sha256"),
@@ -314,6 +328,7 @@ TAMPERING = {
     "stray version": (_stray_version, "not in the card"),
     "edited config": (_edit_config, TRITON_CONFIG_FILE),
     "swapped file": (_swap_variant, "precision"),
+    "a layer tensor the file lacks": (_misrecorded_layer, "lacks the tensors the card records for layer(s) features.0"),
 }
 
 

@@ -149,3 +149,34 @@ def test_a_card_read_from_a_repository_is_the_card_written(tmp_path: Path) -> No
     Repository(tmp_path).write_card(card)
     assert Repository(tmp_path).load_card(card.name) == card
     assert (tmp_path / card.name / CARD_FILE).read_text() == dumped(card)
+
+
+def test_a_version_with_its_layers_reads_back_to_the_same_bytes() -> None:
+    raw = published_cards()["lenet5"]
+    _version(raw)["layer_outputs"] = {
+        "file": "model.onnx",
+        "kind": "real",
+        "inputs": 4,
+        "atol": 0.0001,
+        "rtol": 1e-05,
+        "layers": [
+            {
+                "name": "features.0",
+                "type": "Conv2d",
+                "tensor": "conv2d",
+                "shape": [6, 28, 28],
+                "block": True,
+                "weight": "network.features.0.weight",
+                "max_abs_diff": 0,  # an int stays an int: the digest is of the JSON
+                "tolerance": 0.0001,
+            }
+        ],
+        "left_out": {"classifier.0": "no node of its own"},
+    }
+    card = ModelCard.model_validate_json(json.dumps(raw))
+    assert json.dumps(card.model_dump(mode="json")) == json.dumps(raw)
+    record = card.versions[1].layer_outputs
+    assert record.find("features.0").holds is None and record.find("features.9") is None
+    # A version without the record (published before it) writes no key for it, not a null.
+    assert "layer_outputs" not in published_cards()["lenet5"]["versions"]["1"]
+    assert "layer_outputs" not in ModelCard.model_validate(published_cards()["lenet5"]).versions[1].model_dump()
