@@ -1,6 +1,6 @@
 // A compact drawing of a network: one box per block, left to right; a box's height is the block's spatial
 // size (H of its output, linear), its width the channels (log scale). Boxes are buttons: selecting one
-// calls onSelect(name); arrow keys move between them (one tab stop for the whole drawing).
+// calls onSelect(name, call, type); arrow keys move between them (one tab stop for the whole drawing).
 
 import { s } from "./dom.js";
 import { human, int, shape } from "./format.js";
@@ -10,6 +10,19 @@ const BOX_AREA = 120; // px for the tallest box
 const GAP = 8;
 const CHAR_WIDTH = 6.2; // px of an 11 px label character, for the room the slanted labels need
 const MIN_WIDTH = 640; // a small network is drawn up to 3x wider, so that its boxes can be told apart
+
+/**
+ * The API's name of each row (the views take them): a module called more than once (ResNet's shared ReLU) has one
+ * row per call, all with its name; the k-th from the second on is `name#k`.
+ */
+export function callNames(rows) {
+  const seen = new Map();
+  return rows.map((row) => {
+    const k = (seen.get(row.name) || 0) + 1;
+    seen.set(row.name, k);
+    return k === 1 ? row.name : `${row.name}#${k}`;
+  });
+}
 
 function spatial(dims) {
   return dims.length >= 3 ? dims[dims.length - 1] : 1;
@@ -40,12 +53,19 @@ export function drawingLevel(record) {
     .map(Number)
     .sort((a, b) => b - a);
   for (const d of depths) levels.push([d, record.depths[d]]);
+  const boxesOf = (rows) => {
+    const calls = callNames(rows);
+    return meaningful(
+      rows.map((row, i) => ({ ...row, call: calls[i] })),
+      record.input_shape,
+    );
+  };
   for (const [depth, rows] of levels) {
-    const boxes = meaningful(rows, record.input_shape);
+    const boxes = boxesOf(rows);
     if (boxes.length <= MAX_BOXES) return { depth, rows: boxes };
   }
   const [depth, rows] = levels[levels.length - 1];
-  return { depth, rows: meaningful(rows, record.input_shape) };
+  return { depth, rows: boxesOf(rows) };
 }
 
 function boxSize(dims, maxSpatial, stretch) {
@@ -109,7 +129,7 @@ export function drawArchitecture(record, level, { onSelect, title }) {
         "aria-label": box.input ? `input ${shape(box.output_shape)}` : describe(box),
         "aria-pressed": box.input ? null : "false",
         tabindex: box.input ? null : i === 1 ? 0 : -1,
-        dataset: { name: box.name },
+        dataset: box.input ? { name: box.name } : { name: box.name, call: box.call, type: box.type },
       },
       s("title", {}, box.input ? `input ${shape(box.output_shape)}` : describe(box)),
       s("rect", { class: "hit", x: left - gap / 2, y: 0, width: w + gap, height }),
@@ -131,7 +151,7 @@ export function drawArchitecture(record, level, { onSelect, title }) {
       b.setAttribute("tabindex", b === g ? "0" : "-1");
     });
     if (focus) g.focus();
-    onSelect(g.dataset.name);
+    onSelect(g.dataset.name, g.dataset.call, g.dataset.type);
   }
   svg.addEventListener("click", (event) => {
     const g = event.target.closest("g.box[role=button]");
@@ -159,8 +179,8 @@ export function drawArchitecture(record, level, { onSelect, title }) {
       select(g, true);
     }
   });
-  svg.selectBox = (name) => {
-    buttons.forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.name === name)));
+  svg.selectBox = (call) => {
+    buttons.forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.call === call)));
   };
   return svg;
 }

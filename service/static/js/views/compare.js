@@ -4,10 +4,10 @@
 import { postImage } from "../api.js";
 import { barCell, h, replace } from "../dom.js";
 import { accuracy, human, int, ms, percent } from "../format.js";
+import { currentImage } from "../image.js";
 import { imageInput } from "../imageinput.js";
 import { accuracyChart } from "../chart.js";
 import { store } from "../store.js";
-import { currentImage } from "./playground.js";
 import { samplesOf, sampleStrip } from "./samples.js";
 
 const el = {};

@@ -3,10 +3,11 @@
 
 import { getJSON, getText, query } from "../api.js";
 import { barCell, h, replace, showError } from "../dom.js";
-import { drawArchitecture, drawingLevel } from "../drawing.js";
+import { callNames, drawArchitecture, drawingLevel } from "../drawing.js";
 import { human, int, mb, percent, shape, size } from "../format.js";
 import { updateHash } from "../route.js";
 import { store } from "../store.js";
+import { initMaps, mapsFor, refreshMaps, selectLayer } from "./maps.js";
 import { paperLink } from "./models.js";
 import { zooIndex } from "./zoo.js";
 
@@ -158,6 +159,7 @@ function tableHead() {
 function tableBody(record, rows) {
   let params = 0;
   let macs = 0;
+  const calls = callNames(rows);
   const totalParams = record.total_params || 1;
   const totalMacs = record.total_macs || 1;
   // Bars relative to the largest row, so that small layers still show; the Σ columns give the shares.
@@ -171,9 +173,13 @@ function tableBody(record, rows) {
       macs += row.macs;
       return h(
         "tr",
-        { dataset: { name: row.name } },
+        { dataset: { name: row.name, call: calls[i], index: i } },
         h("td", { class: "num muted" }, i + 1),
-        h("th", { scope: "row", class: "name" }, row.name),
+        h(
+          "th",
+          { scope: "row", class: "name" },
+          h("button", { type: "button", class: "row-select", "aria-pressed": "false" }, row.name),
+        ),
         h("td", {}, row.type),
         h("td", { class: "shape" }, shape(row.output_shape)),
         barCell(row.params / maxParams, "params", int(row.params)),
@@ -236,12 +242,13 @@ function render() {
   const level = drawingLevel(record);
   const svg = drawArchitecture(record, level, {
     title: `The architecture of ${state.source.split(":")[1]}`,
-    onSelect: selectBlock,
+    onSelect: (name, call, type) => selectBlock(name, { call, type, from: "drawing" }),
   });
   replace(el.drawing, svg);
   el.drawingCaption.textContent =
     `One box per ${level.depth === null ? "layer with parameters or a new shape" : `block at depth ${level.depth}`}, input first. ` +
     "Height: the output's spatial size; width: its channels (log scale); dashed: no parameters. Select a box to highlight its rows.";
+  mapsFor(...mapsSource());
   selectBlock(null);
   if (!el.keras.open) el.kerasText.textContent = "";
   else loadKeras();
@@ -251,27 +258,46 @@ function related(rowName, block) {
   return rowName === block || rowName.startsWith(`${block}.`) || block.startsWith(`${rowName}.`);
 }
 
-function selectBlock(name) {
-  state.selected = name;
+/** Feature maps need the served model as it runs: [model, null], or [null, why not]. */
+function mapsSource() {
+  const [kind, name] = state.source.split(":");
+  if (kind === "zoo")
+    return [null, "Feature maps need a served model: a zoo architecture is only computed, never run here."];
+  if (state.config !== "trained")
+    return [null, "Feature maps come from the served model: choose the configuration as trained and served."];
+  return [name, null];
+}
+
+/**
+ * Select a block or layer by name (null: none) and highlight its rows. `call` is the API's name of one call of a
+ * module called more than once (`name#k`): then only that row. Shows the layer's feature maps.
+ */
+function selectBlock(name, { call = name, type = null, from = "table" } = {}) {
+  state.selected = name === null ? null : call;
+  const single = call !== name;
   let first = null;
   let params = 0;
   let macs = 0;
   let count = 0;
   for (const tr of el.table.tBodies[0]?.rows || []) {
-    const on = name !== null && related(tr.dataset.name, name);
+    const on = name !== null && (single ? tr.dataset.call === call : related(tr.dataset.name, name));
     tr.classList.toggle("selected", on);
+    tr.querySelector(".row-select")?.setAttribute("aria-pressed", String(on && tr.dataset.call === call));
     if (on) {
       first = first || tr;
-      const row = state.rows[tr.sectionRowIndex];
+      const row = state.rows[Number(tr.dataset.index)];
       params += row.params;
       macs += row.macs;
       count += 1;
     }
   }
-  el.drawing.querySelector("svg")?.selectBox(name);
+  el.drawing.querySelector("svg")?.selectBox(name === null ? null : call);
+  selectLayer(name === null ? null : { name, call, type: type ?? state.rows.find((r) => r.name === name)?.type });
   if (name === null) return (el.selection.textContent = "");
-  el.selection.textContent = `Selected ${name}: ${count} row${count === 1 ? "" : "s"} highlighted in the table, ${int(params)} parameters (${percent(params / (state.record.total_params || 1))}), ${human(macs)} MACs (${percent(macs / (state.record.total_macs || 1))}).`;
-  first?.scrollIntoView({ block: "nearest" });
+  el.selection.textContent = `Selected ${call}: ${count} row${count === 1 ? "" : "s"} highlighted in the table, ${int(params)} parameters (${percent(params / (state.record.total_params || 1))}), ${human(macs)} MACs (${percent(macs / (state.record.total_macs || 1))}).`;
+  // The feature maps sit above the table: bring them into view; without them, the highlighted rows.
+  if (mapsSource()[0]) el.maps.scrollIntoView({ block: "nearest" });
+  else if (from === "drawing") first?.scrollIntoView({ block: "nearest" });
 }
 
 async function loadKeras() {
@@ -343,7 +369,9 @@ export function init() {
     kerasText: document.getElementById("explorer-keras-text"),
     trainedLabel: document.getElementById("explorer-trained-label"),
     canonicalLabel: document.getElementById("explorer-canonical-label"),
+    maps: document.getElementById("explorer-maps"),
   });
+  initMaps(el.maps);
   el.error = h("div", { class: "notice error", role: "alert", hidden: true });
   el.status.after(el.error);
   el.body.hidden = true;
@@ -364,7 +392,10 @@ export function init() {
   el.keras.addEventListener("toggle", () => el.keras.open && loadKeras());
   el.table.addEventListener("click", (event) => {
     const tr = event.target.closest("tbody tr");
-    if (tr) selectBlock(state.selected === tr.dataset.name ? null : tr.dataset.name);
+    if (!tr) return;
+    const row = state.rows[Number(tr.dataset.index)];
+    if (state.selected === tr.dataset.call) selectBlock(null);
+    else selectBlock(row.name, { call: tr.dataset.call, type: row.type });
   });
   store.subscribe(() => {
     fillSources();
@@ -397,7 +428,7 @@ export async function show(params) {
   }
   const config = params.get("config") === "canonical" ? "canonical" : wanted ? "trained" : state.config;
   const depth = params.get("depth") ? Number(params.get("depth")) : wanted ? null : state.depth;
-  if (source === state.source && config === state.config && depth === state.depth && state.record) return;
+  if (source === state.source && config === state.config && depth === state.depth && state.record) return refreshMaps();
   Object.assign(state, { source, config, depth });
   fillSources();
   el.source.value = source;

@@ -5,6 +5,7 @@
 import { apiKey, postImage, query } from "../api.js";
 import { h, replace, showError } from "../dom.js";
 import { accuracy, ms, percent, shape } from "../format.js";
+import { setCurrentImage } from "../image.js";
 import { imageInput } from "../imageinput.js";
 import { Pad } from "../pad.js";
 import { updateHash } from "../route.js";
@@ -24,10 +25,6 @@ const state = {
   samplesReady: Promise.resolve(),
 };
 let pad;
-
-export function currentImage() {
-  return state.image;
-}
 
 // --- the pickers -----------------------------------------------------------------------------------------
 
@@ -121,8 +118,7 @@ function loadSamples(name) {
 // --- classifying ------------------------------------------------------------------------------------------
 
 function setImage(blob, filename, source) {
-  if (state.image?.url) URL.revokeObjectURL(state.image.url);
-  state.image = { blob, filename, source, url: URL.createObjectURL(blob) };
+  state.image = setCurrentImage(blob, filename, source);
   classify();
 }
 

@@ -20,7 +20,8 @@ export function samplesOf(name) {
 
 const blobs = new Map(); // url -> Promise<Blob>
 
-function blobOf(url) {
+/** A sample image (fetched once, with the API key). */
+export function sampleBlob(url) {
   if (!blobs.has(url)) blobs.set(url, getBlob(url));
   return blobs.get(url);
 }
@@ -32,7 +33,7 @@ export function sampleStrip(samples, title, onPick) {
     const label = sample.label ?? "no label";
     const filename = sample.file.split("/").pop();
     const img = h("img", { alt: "", width: 48, height: 48 });
-    const shown = blobOf(sample.url).then(
+    const shown = sampleBlob(sample.url).then(
       (blob) => (img.src = URL.createObjectURL(blob)),
       () => img.remove(),
     );
@@ -44,7 +45,7 @@ export function sampleStrip(samples, title, onPick) {
         class: "sample",
         "aria-label": `sample ${filename}, labelled ${label}`,
         dataset: { file: filename, label },
-        onclick: async () => onPick(await blobOf(sample.url), filename),
+        onclick: async () => onPick(await sampleBlob(sample.url), filename),
       },
       img,
       h("span", { "aria-hidden": "true" }, label),
