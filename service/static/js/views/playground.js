@@ -12,6 +12,7 @@ import { updateHash } from "../route.js";
 import { SNIPPETS } from "../snippets.js";
 import { store } from "../store.js";
 import { codeTabs } from "./code.js";
+import { occlusionPanel } from "./occlusion.js";
 import { samplesOf, sampleStrip } from "./samples.js";
 
 const el = {};
@@ -284,6 +285,8 @@ function renderResult(r, json, roundTripMs, seen) {
     topK(prediction),
     h("h3", {}, "The input"),
     seenFigures(r, seen),
+    h("h3", {}, "Where the decision comes from"),
+    occlusionPanel({ r, blob: state.image.blob, prediction, seen }),
     h("h3", {}, "Time"),
     timings(json, roundTripMs),
     h("h3", {}, "The same request from code"),
