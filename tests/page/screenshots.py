@@ -2,8 +2,10 @@
 
 Builds the tests' quick repository (lenet5 and resnet18, seconds) in a temporary folder unless
 ``--repository`` names one, starts ``python -m service`` on it, and photographs each view in headless
-Chromium at 1280 px, and the Playground at 375 px. It also prints what a first load of the page costs
-the server (requests and bytes, from the browser's performance log): docs/service.md quotes it.
+Chromium at 1280 px (the Explorer's feature maps and the Playground's occlusion map too), and the
+Playground at 375 px. It also prints what the page costs the server (requests and bytes, from the
+browser's performance log): a first load, and each view of what the network sees. docs/service.md
+quotes them.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 
 from PIL import Image
 
-from .browser import NetLog, chrome, emulate_width
+from .browser import NetLog, Request, chrome, emulate_width
 from .pages import Page
 from .server import ROOT, ServiceProcess
 
@@ -30,15 +32,15 @@ MAX_HEIGHT = 1700  # px of page per picture: long tables are cut, the top tells 
 SEVEN = [[(-55, -75), (55, -75), (-5, 85)], [(-25, 5), (35, 5)]]
 
 
-def capture(page: Page, path: Path, width: int, max_height: int = MAX_HEIGHT) -> None:
-    """The page from the top, ``width`` wide and as tall as its content (at most ``max_height``), as a small PNG."""
-    height = min(max_height, page.driver.execute_script("return document.documentElement.scrollHeight"))
+def capture(page: Page, path: Path, width: int, max_height: int = MAX_HEIGHT, top: int = 0) -> None:
+    """The page from ``top``, ``width`` wide and as tall as its content (at most ``max_height``), as a small PNG."""
+    height = min(max_height, page.driver.execute_script("return document.documentElement.scrollHeight") - top)
     shot = page.driver.execute_cdp_cmd(
         "Page.captureScreenshot",
         {
             "format": "png",
             "captureBeyondViewport": True,
-            "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1},
+            "clip": {"x": 0, "y": top, "width": width, "height": height, "scale": 1},
         },
     )
     image = Image.open(io.BytesIO(base64.b64decode(shot["data"]))).convert("RGB")
@@ -77,6 +79,25 @@ def playground(page: Page) -> None:
     page.wait(lambda _: page.all("#pg-output img.pixelated") and page.all(".code-panel"))
 
 
+def maps(page: Page) -> None:
+    """The drawn 7 through LeNet-5's first convolution: its six feature maps and, beside them, its filters."""
+    playground(page)
+    page.go("explorer?model=lenet5")
+    page.wait(lambda _: page.all("#explorer-drawing g.box[data-call='features.0']"))
+    page.css("#explorer-drawing g.box[data-call='features.0']").click()
+    page.wait(lambda _: page.all("#explorer-maps ul.channels img") and page.all("#explorer-maps ul.filters img"))
+    page.driver.execute_script("window.scrollTo(0, 0)")
+
+
+def occlusion(page: Page) -> None:
+    """The drawn 7's occlusion map over the input LeNet-5 sees, one cell focused (its number read out)."""
+    playground(page)
+    time.sleep(1.0)  # the second stroke's prediction redraws the result
+    page.visible("#occ-run").click()
+    page.wait(lambda _: page.all("#pg-occlusion svg.occ-map rect.cell"))
+    page.driver.execute_script("document.querySelector('#pg-occlusion svg.occ-map').focus()")
+
+
 def compare(page: Page) -> None:
     playground(page)
     page.go("compare")
@@ -91,11 +112,26 @@ def api(page: Page) -> None:
 VIEWS: dict[str, Callable[[Page], None]] = {
     "models": models,
     "explorer": explorer,
+    "maps": maps,
     "zoo": zoo,
     "playground": playground,
+    "occlusion": occlusion,
     "compare": compare,
     "api": api,
 }
+# Pictures of a part of a long view: from the top of this element (less a margin), this tall.
+REGIONS = {"occlusion": ("#pg-occlusion", 1100)}
+
+
+def region(page: Page, name: str) -> tuple[int, int]:
+    """(max_height, top) of the picture of view ``name``: the whole page from the top unless REGIONS says."""
+    if name not in REGIONS:
+        return MAX_HEIGHT, 0
+    selector, height = REGIONS[name]
+    top = page.driver.execute_script(
+        "return arguments[0].getBoundingClientRect().top + window.scrollY", page.css(selector)
+    )
+    return height, max(0, int(top) - 60)
 
 
 def first_load(url: str) -> dict[str, Any]:
@@ -116,6 +152,42 @@ def first_load(url: str) -> dict[str, Any]:
     }
 
 
+VIEW_COSTS = {"lenet5": ("", "features.0", "features.3"), "resnet18": ("2", "conv1", "layer1.0")}  # depth, layers
+
+
+def shown(page: Page, layer: str) -> bool:
+    status = page.driver.execute_script("return document.querySelector('#explorer-maps [role=status]').textContent")
+    return status.startswith(f"{layer}:")
+
+
+def view_costs(url: str) -> list[tuple[str, list[Request]]]:
+    """What each view of what the network sees asks of the server: a layer selected in the Explorer (a model's
+    first selection also fetches its filters, and its first sample when the Playground has no image), the
+    occlusion map of a sample with the API's defaults."""
+    costs = []
+    with chrome(DESKTOP, 900) as driver:
+        page = Page(driver, url)
+        log = NetLog(driver)
+        for model, (depth, *layers) in VIEW_COSTS.items():
+            page.load(f"explorer?model={model}&depth={depth}" if depth else f"explorer?model={model}")
+            page.wait(lambda _: page.all("#explorer-table tbody tr"))
+            for layer in layers:
+                log.clear()
+                page.css(f"#explorer-table tr[data-call='{layer}'] button.row-select").click()
+                page.wait(lambda _, layer=layer: shown(page, layer), message=f"{model}'s {layer}")
+                time.sleep(0.5)  # the filters, asked after the maps
+                costs.append((f"{model}: select {layer}", log.network()))
+            page.load(f"playground?model={model}")
+            page.visible("#pg-samples button.sample").click()
+            page.visible("#occ-run")
+            time.sleep(0.5)
+            log.clear()
+            page.css("#occ-run").click()
+            page.wait(lambda _: page.all("#pg-occlusion svg.occ-map rect.cell"), message=f"{model}'s occlusion")
+            costs.append((f"{model}: occlusion map", log.network()))
+    return costs
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.page.screenshots", description=__doc__.splitlines()[0])
     parser.add_argument("--repository", type=Path, help="a built repository (default: build the quick one)")
@@ -131,13 +203,14 @@ def main(argv: list[str] | None = None) -> None:
         service = ServiceProcess(repository).start()
         try:
             cost = first_load(service.url)
+            costs = view_costs(service.url)
             args.out.mkdir(parents=True, exist_ok=True)
             with chrome(DESKTOP, 900) as driver:
                 page = Page(driver, service.url)
                 for name, prepare in VIEWS.items():
                     prepare(page)
                     settle(page)
-                    capture(page, args.out / f"page-{name}.png", DESKTOP)
+                    capture(page, args.out / f"page-{name}.png", DESKTOP, *region(page, name))
             with chrome(DESKTOP, 900) as driver:
                 emulate_width(driver, PHONE)
                 page = Page(driver, service.url)
@@ -149,6 +222,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"first load of /: {cost['requests']} requests, {cost['bytes']:,} bytes")
     for path, size in cost["files"]:
         print(f"  {size:>8,}  {path}")
+    for what, requests in costs:
+        print(f"{what}: {len(requests)} requests, {sum(r.encoded_bytes for r in requests):,} bytes")
+        for r in requests:
+            print(f"  {r.encoded_bytes:>8,}  {r.method} {r.url.removeprefix(service.url)}")
 
 
 if __name__ == "__main__":
