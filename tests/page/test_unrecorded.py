@@ -44,4 +44,5 @@ def test_the_explorer_says_why_there_are_no_feature_maps(page: Page, service: Se
     page.wait(lambda _: expected["error"] in page.css("#explorer-maps [role=alert]").text, message="the API's 409")
     assert "409" in page.css("#explorer-maps [role=alert]").text
     assert not page.all("#explorer-maps ul.channels li")
+    assert "None either" in page.text_of("#explorer-maps .maps-filters")
     assert not [r.url for r in netlog.network() if r.url.endswith("/filters")], "no filters asked after a 409"

@@ -247,6 +247,7 @@ async function load() {
     el.status.textContent = "";
     showError(el.error, explain(error, layer.call));
     if (error.code !== "layers_not_recorded") loadFilters(model);
+    else replace(el.filters, h("p", { class: "muted" }, "None either: they are found through the same record."));
   } finally {
     if (mine === state.token) el.result.removeAttribute("aria-busy");
   }
