@@ -11,11 +11,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
 from fastapi import Depends, FastAPI
+from starlette.types import Receive, Scope, Send
 
 from . import __version__
 from .dataplane import DataPlane
 from .deps import require_api_key
 from .errors import install_error_handlers
+from .fastpath import FastPath
 from .loop_lag import watch_loop_lag
 from .metrics import Metrics, MetricsMiddleware
 from .middleware import BodyLimitMiddleware
@@ -23,7 +25,7 @@ from .model_manager import ModelManager
 from .routers import health, metrics, models, predict, v2
 from .settings import Settings
 
-__all__ = ["create_app"]
+__all__ = ["ServiceApp", "create_app"]
 
 DESCRIPTION = """\
 Serves the image classifiers of a cnnserve model repository with ONNX Runtime.
@@ -36,7 +38,21 @@ Errors always have the shape `{"error": message, "code": reason, "status": http_
 """
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+class ServiceApp(FastAPI):
+    """FastAPI, with the inference routes answered by :class:`FastPath` before its router (unless disabled)."""
+
+    fast_path: FastPath | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.fast_path is not None and scope["type"] == "http":
+            match = self.fast_path.match(scope)
+            if match is not None:
+                await self.fast_path.serve(match, scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None) -> ServiceApp:
     settings = settings if settings is not None else Settings()
     app_metrics = Metrics()
 
@@ -55,7 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await lag_watcher
             await manager.stop()
 
-    app = FastAPI(title="cnnserve", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app = ServiceApp(title="cnnserve", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.metrics = app_metrics
 
@@ -71,4 +87,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(models.router, dependencies=protected)
     app.include_router(predict.router, dependencies=protected)
     app.include_router(v2.router, dependencies=protected)
+    if settings.fast_path:
+        app.fast_path = FastPath(app.state, settings, app_metrics)
     return app

@@ -10,6 +10,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
+from pydantic import SecretStr
 
 from .dataplane import DataPlane
 from .errors import Unauthorized
@@ -17,7 +19,16 @@ from .metrics import Metrics
 from .model_manager import ModelManager, ModelState
 from .settings import Settings
 
-__all__ = ["DataPlaneDep", "ManagerDep", "MetricsDep", "ModelDep", "SettingsDep", "require_api_key"]
+__all__ = [
+    "DataPlaneDep",
+    "ManagerDep",
+    "MetricsDep",
+    "ModelDep",
+    "SettingsDep",
+    "bearer_credentials",
+    "check_api_key",
+    "require_api_key",
+]
 
 
 async def get_settings(request: Request) -> Settings:
@@ -53,16 +64,29 @@ _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="
 _bearer = HTTPBearer(auto_error=False, description="the API key as a bearer token (CNNSERVE_API_KEY)")
 
 
+def bearer_credentials(authorization: str | None) -> str | None:
+    """The token of ``Authorization: Bearer <token>``, parsed as ``HTTPBearer(auto_error=False)`` does; else None."""
+    scheme, credentials = get_authorization_scheme_param(authorization)
+    if not (authorization and scheme and credentials) or scheme.lower() != "bearer":
+        return None
+    return credentials
+
+
+def check_api_key(key: SecretStr | None, api_key: str | None, bearer: str | None) -> None:
+    """401 unless ``key`` is None or one of the given values is it (the inference fast path calls this too)."""
+    if key is None:
+        return
+    expected = key.get_secret_value().encode()
+    for given in (api_key, bearer):
+        if given is not None and hmac.compare_digest(given.encode(), expected):
+            return
+    raise Unauthorized()
+
+
 async def require_api_key(
     settings: SettingsDep,
     api_key: Annotated[str | None, Security(_api_key_header)] = None,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)] = None,
 ) -> None:
     """401 unless the configured key comes as ``X-API-Key`` or ``Authorization: Bearer``; open when none is set."""
-    if settings.api_key is None:
-        return
-    expected = settings.api_key.get_secret_value().encode()
-    for given in (api_key, bearer.credentials if bearer else None):
-        if given is not None and hmac.compare_digest(given.encode(), expected):
-            return
-    raise Unauthorized()
+    check_api_key(settings.api_key, api_key, bearer.credentials if bearer else None)

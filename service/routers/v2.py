@@ -210,7 +210,8 @@ async def model_config(model: ModelDep, manager: ManagerDep) -> V2ModelConfig:
     )
 
 
-async def _infer(request: Request, dataplane: DataPlane, model: ModelState, version: str | None) -> Response:
+async def run_infer(request: Request, dataplane: DataPlane, model: ModelState, version: str | None) -> Response:
+    """The infer endpoints' work after routing and dependencies; :mod:`service.fastpath` calls it too."""
     number = _version(model, version)
     servable = model.servable(number)
     request.state.model = servable.name
@@ -240,7 +241,7 @@ async def _infer(request: Request, dataplane: DataPlane, model: ModelState, vers
     openapi_extra=_INFER_BODY,
 )
 async def infer(request: Request, dataplane: DataPlaneDep, model: ModelDep) -> Response:
-    return await _infer(request, dataplane, model, None)
+    return await run_infer(request, dataplane, model, None)
 
 
 @router.post(
@@ -251,4 +252,4 @@ async def infer(request: Request, dataplane: DataPlaneDep, model: ModelDep) -> R
     openapi_extra=_INFER_BODY,
 )
 async def infer_version(request: Request, dataplane: DataPlaneDep, model: ModelDep, version: str) -> Response:
-    return await _infer(request, dataplane, model, version)
+    return await run_infer(request, dataplane, model, version)
