@@ -1,12 +1,15 @@
 """``create_app(settings)``: settings, lifespan, middleware, error handlers and routers; nothing else.
 
 Sessions are opened in the lifespan (in the background: the server is live at once and ready
-when a first model is), never at import time.
+when a first model is), never at import time. A worker of a group (``group``, from
+:mod:`service.supervisor`) shares its metrics and readiness with the others; one that replaces a
+worker that died loads its models before it takes connections, so the group keeps answering.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
@@ -22,6 +25,7 @@ from .loop_lag import watch_loop_lag
 from .metrics import Metrics, MetricsMiddleware
 from .middleware import BodyLimitMiddleware
 from .model_manager import ModelManager
+from .readiness import GroupReadiness, LocalReadiness, StatusFile, WorkerGroup
 from .routers import health, metrics, models, predict, v2
 from .settings import Settings
 
@@ -52,16 +56,24 @@ class ServiceApp(FastAPI):
         await super().__call__(scope, receive, send)
 
 
-def create_app(settings: Settings | None = None) -> ServiceApp:
+def create_app(settings: Settings | None = None, group: WorkerGroup | None = None) -> ServiceApp:
     settings = settings if settings is not None else Settings()
-    app_metrics = Metrics()
+    if group is not None and os.environ.get("PROMETHEUS_MULTIPROC_DIR") != str(group.metrics_dir):
+        raise RuntimeError("a worker of a group needs PROMETHEUS_MULTIPROC_DIR set to the group's metrics folder")
+    app_metrics = Metrics(group.metrics_dir if group is not None else None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        manager = ModelManager(settings, app_metrics)
+        status = StatusFile(group.status_dir, group.index) if group is not None else None
+        manager = ModelManager(settings, app_metrics, status.publish if status is not None else None)
         app.state.manager = manager
         app.state.dataplane = DataPlane(manager, settings)
+        app.state.readiness = (
+            GroupReadiness(group.status_dir, group.size) if group is not None else LocalReadiness(manager)
+        )
         await manager.start()
+        if group is not None and group.replacement:
+            await manager.scanned.wait()
         lag_watcher = asyncio.create_task(watch_loop_lag(app_metrics.loop_lag.observe), name="loop-lag")
         try:
             yield

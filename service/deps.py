@@ -17,6 +17,7 @@ from .dataplane import DataPlane
 from .errors import Unauthorized
 from .metrics import Metrics
 from .model_manager import ModelManager, ModelState
+from .readiness import GroupReadiness, LocalReadiness
 from .settings import Settings
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "ManagerDep",
     "MetricsDep",
     "ModelDep",
+    "ReadinessDep",
     "SettingsDep",
     "bearer_credentials",
     "check_api_key",
@@ -47,10 +49,15 @@ async def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 
 
+async def get_readiness(request: Request) -> LocalReadiness | GroupReadiness:
+    return request.app.state.readiness
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ManagerDep = Annotated[ModelManager, Depends(get_manager)]
 DataPlaneDep = Annotated[DataPlane, Depends(get_dataplane)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+ReadinessDep = Annotated[LocalReadiness | GroupReadiness, Depends(get_readiness)]
 
 
 async def get_model(name: str, manager: ManagerDep) -> ModelState:

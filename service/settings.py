@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     access_log: bool = Field(True, description="log every request (uvicorn's access log)")
     graceful_shutdown_s: int = Field(30, ge=0, description="seconds in-flight requests get to finish on shutdown")
+    workers: int = Field(
+        0,
+        ge=0,
+        description="server processes on the port, each with its own sessions "
+        "(0: one per usable CPU, from the affinity and the cgroup's CPU quota)",
+    )
     fast_path: bool = Field(
         True,
         description="answer the inference routes before FastAPI's routing and dependency injection "
@@ -56,7 +62,9 @@ class Settings(BaseSettings):
         ["CUDAExecutionProvider", "CPUExecutionProvider"],
         description="ONNX Runtime execution providers, preferred first (comma list; cuda, cpu, ... or full names)",
     )
-    intra_op_threads: int = Field(0, ge=0, description="threads inside one operator (0: ONNX Runtime's default)")
+    intra_op_threads: int = Field(
+        0, ge=0, description="threads inside one operator, per worker (0: the usable CPUs divided among the workers)"
+    )
     inter_op_threads: int = Field(0, ge=0, description="threads across operators (0: ONNX Runtime's default)")
     ort_spinning: bool = Field(
         True,

@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from .. import __version__
 from ..dataplane import V2_DATATYPES, DataPlane
-from ..deps import DataPlaneDep, ManagerDep, ModelDep
+from ..deps import DataPlaneDep, ManagerDep, ModelDep, ReadinessDep
 from ..errors import InvalidInput, ModelNotReady, ServiceNotReady, VersionNotFound
 from ..model_manager import ModelState
 from ..schemas import ErrorResponse
@@ -108,12 +108,13 @@ async def server_live() -> V2ServerLive:
 @health_router.get(
     "/health/ready",
     response_model=V2ServerReady,
-    summary="Server readiness: a model is ready",
+    summary="Server readiness: a model is ready (in every worker)",
     responses={503: {"model": ErrorResponse}},
 )
-async def server_ready(manager: ManagerDep) -> V2ServerReady:
-    if not manager.ready:
-        raise ServiceNotReady("no model is ready yet")
+async def server_ready(readiness: ReadinessDep) -> V2ServerReady:
+    state = readiness.state()
+    if not state.ready:
+        raise ServiceNotReady(state.reason)
     return V2ServerReady(ready=True)
 
 
