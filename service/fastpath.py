@@ -5,7 +5,8 @@ dependency solving and the layers of middleware, not in the endpoints. This modu
 four inference routes (``POST /predict``, ``/models/{name}/predict``, ``/v2/models/{name}/infer``
 and its ``versions/{version}`` form) before any of that, doing the same steps in the same order:
 
-1. the body limit on ``Content-Length`` (413), as :class:`service.middleware.BodyLimitMiddleware`;
+1. the body limit on ``Content-Length`` (413), as :class:`service.middleware.BodyLimitMiddleware`,
+   which answers before routing (so the request counts under the route ``unmatched`` there and here);
 2. the API key (401), with :func:`service.deps.check_api_key`;
 3. ``/predict``: the query options, validated by FastAPI's own function against the route's own
    declaration (422 in the same shape), and cached by query string, since clients repeat them;
@@ -42,7 +43,7 @@ from .errors import (
     unexpected_error_response,
     validation_error_response,
 )
-from .metrics import MODEL_STATE_KEY, Metrics
+from .metrics import MODEL_STATE_KEY, UNMATCHED, Metrics
 from .middleware import BodyLimit
 from .routers import predict, v2
 from .schemas import PredictOptions
@@ -114,8 +115,14 @@ class FastPath:
 
     async def serve(self, match: Match, scope: Scope, receive: Receive, send: Send) -> None:
         start = time.perf_counter()
+        length, api_key, authorization = _headers(scope)
+        too_large = self._limit.declared(length)
+        if too_large is not None:  # the body limit answers before any routing: an unmatched request there too
+            await error_response(too_large)(scope, receive, send)
+            self._metrics.observe_request("", UNMATCHED, too_large.status_code, time.perf_counter() - start)
+            return
         try:
-            response = await self._response(match, scope, receive)
+            response = await self._response(match, scope, receive, api_key, authorization)
         except Exception as exc:  # what Starlette's ServerErrorMiddleware does: the one shape, logged, re-raised
             log_unexpected(scope["method"], Request(scope).url.path, exc)
             await unexpected_error_response()(scope, receive, send)
@@ -128,11 +135,9 @@ class FastPath:
         model = scope.get("state", {}).get(MODEL_STATE_KEY, "")
         self._metrics.observe_request(model, match.route.api_route.path, status, time.perf_counter() - start)
 
-    async def _response(self, match: Match, scope: Scope, receive: Receive) -> Response:
-        length, api_key, authorization = _headers(scope)
-        too_large = self._limit.declared(length)
-        if too_large is not None:
-            return error_response(too_large)
+    async def _response(
+        self, match: Match, scope: Scope, receive: Receive, api_key: str | None, authorization: str | None
+    ) -> Response:
         request = Request(scope, self._limit.counting(receive))
         try:
             check_api_key(self._settings.api_key, api_key or None, bearer_credentials(authorization))

@@ -23,10 +23,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["MODEL_STATE_KEY", "Metrics", "MetricsMiddleware", "ModelMetrics"]
+__all__ = ["MODEL_STATE_KEY", "UNMATCHED", "Metrics", "MetricsMiddleware", "ModelMetrics"]
 
 # Routes store the resolved model's name here (request.state.model); unknown names never become labels.
 MODEL_STATE_KEY = "model"
+UNMATCHED = "unmatched"  # the route label of a request answered before routing (an unknown path, a 413)
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
@@ -159,6 +160,6 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_status)
         finally:
             route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = getattr(route, "path", None) or UNMATCHED
             model = scope.get("state", {}).get(MODEL_STATE_KEY, "")
             self.metrics.observe_request(model, template, status, time.perf_counter() - start)

@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import onnxruntime as ort
 
 from repository import ModelCard, Repository, RepositoryError, TensorSpec, sha256_file
@@ -68,6 +69,7 @@ class Servable:
         self.images = images
         self.sha256 = sha256
         self.input: TensorSpec = card.inputs[0]
+        self.input_dtype = np.dtype(self.input.dtype)
         self.outputs: list[TensorSpec] = list(card.outputs)
         self.output_names: list[str] = [o.name for o in card.outputs]
         self.labels: list[str] = card.labels

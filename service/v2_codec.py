@@ -15,6 +15,7 @@ Tensor data becomes numpy arrays in one call each (``np.frombuffer`` for binary 
 
 from __future__ import annotations
 
+import functools
 import math
 import struct
 import zlib
@@ -26,13 +27,14 @@ from pydantic import ValidationError
 
 from .dataplane import V2_DATATYPES, top_k
 from .errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
-from .v2_schemas import V2InferenceRequest, V2InferenceResponse, V2ResponseOutput
+from .v2_schemas import V2InferenceRequest, V2InferenceResponse, V2RequestInput, V2ResponseOutput
 
 __all__ = ["HEADER_LENGTH", "RequestedOutput", "V2Request", "decode_infer", "encode_infer", "inflate"]
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 
 _NUMPY = {v2: np.dtype(name).newbyteorder("<") for name, v2 in V2_DATATYPES.items()}
+_V2_BY_DTYPE = {np.dtype(name): v2 for name, v2 in V2_DATATYPES.items()}  # a dtype's .name is slow to compute
 _MAX_ELEMENTS = 2**31
 _VARIANTS = ("fp32", "int8", "fp16")
 
@@ -48,7 +50,7 @@ class RequestedOutput:
 class V2Request:
     id: str | None
     inputs: list[tuple[str, np.ndarray]]
-    outputs: list[RequestedOutput]
+    outputs: tuple[RequestedOutput, ...]
     variant: str | None = None  # request parameter "variant": fp32 (default), int8 or fp16
 
 
@@ -70,7 +72,13 @@ def inflate(body: bytes, encoding: str | None, limit: int) -> bytes:
 
 
 def decode_infer(body: bytes, header_length: str | None, model_outputs: Sequence[str]) -> V2Request:
-    """Parse an infer request; 422 naming what is wrong (never an exception from numpy)."""
+    """Parse an infer request; 422 naming what is wrong (never an exception from numpy).
+
+    Everything but the binary tensors themselves depends only on the JSON header, the model's
+    outputs and how many bytes follow the header, and clients send the same header again and
+    again: what a short header says (its checks passed) is remembered, so a request with a known
+    header costs one ``np.frombuffer`` per input. Errors are never remembered: they are found again.
+    """
     if header_length is None:
         header, binary = body, memoryview(b"")
     else:
@@ -81,59 +89,104 @@ def decode_infer(body: bytes, header_length: str | None, model_outputs: Sequence
         if not 0 < n <= len(body):
             raise InvalidInput(f"{HEADER_LENGTH} is {n} but the body has {len(body)} bytes")
         header, binary = body[:n], memoryview(body)[n:]
+    read = _known_header if len(header) <= _KNOWN_HEADER_BYTES else _read_header
+    return read(bytes(header), tuple(model_outputs), len(binary)).request(binary)
+
+
+@dataclass(frozen=True, slots=True)
+class _Input:
+    name: str
+    array: np.ndarray | None  # the tensor of JSON data (read-only); None: binary, at offset
+    dtype: np.dtype
+    shape: tuple[int, ...]
+    offset: int = 0
+    size: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Header:
+    """What a request's JSON header says, its checks passed for ``binary_size`` bytes after it."""
+
+    id: str | None
+    inputs: tuple[_Input, ...]
+    outputs: tuple[RequestedOutput, ...]
+    variant: str | None
+
+    def request(self, binary: memoryview) -> V2Request:
+        inputs = [
+            (
+                i.name,
+                i.array
+                if i.array is not None
+                else np.frombuffer(binary[i.offset : i.offset + i.size], dtype=i.dtype).reshape(i.shape),
+            )
+            for i in self.inputs
+        ]
+        return V2Request(self.id, inputs, self.outputs, self.variant)
+
+
+def _read_header(header: bytes, model_outputs: tuple[str, ...], binary_size: int) -> _Header:
     try:
         request = V2InferenceRequest.model_validate_json(header)
     except ValidationError as exc:
         summary = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()[:5])
         details = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()[:20]]
         raise InvalidInput(f"invalid inference request: {summary}", details=details) from None
-
     inputs = []
     offset = 0
     for item in request.inputs:
-        dtype = _NUMPY.get(item.datatype.upper())
-        if dtype is None:
-            raise InvalidInput(
-                f"input {item.name!r}: datatype {item.datatype!r} is not supported here; the model takes FP32"
-            )
-        if any(d < 0 for d in item.shape):
-            raise InvalidInput(f"input {item.name!r}: shape {item.shape} has a negative dimension")
-        count = math.prod(item.shape)
-        if count > _MAX_ELEMENTS:
-            raise InvalidInput(f"input {item.name!r}: shape {item.shape} is too large")
-        size = (item.parameters or {}).get("binary_data_size")
-        if size is not None:
-            if not isinstance(size, int) or size < 0 or offset + size > len(binary):
-                raise InvalidInput(
-                    f"input {item.name!r}: binary_data_size {size!r} does not fit "
-                    f"the {len(binary)} bytes after the header"
-                )
-            if size != count * dtype.itemsize:
-                raise InvalidInput(
-                    f"input {item.name!r}: {size} bytes of binary data for shape {item.shape} {item.datatype} "
-                    f"({count * dtype.itemsize} expected)"
-                )
-            array = np.frombuffer(binary[offset : offset + size], dtype=dtype).reshape(item.shape)
-            offset += size
-        elif item.data is not None:
-            try:
-                array = np.asarray(item.data, dtype=dtype)
-            except (ValueError, TypeError, OverflowError) as exc:
-                raise InvalidInput(f"input {item.name!r}: data is not a {item.datatype} tensor: {exc}") from None
-            if array.size != count:
-                raise InvalidInput(
-                    f"input {item.name!r}: {array.size} values for shape {item.shape} ({count} expected)"
-                )
-            array = array.reshape(item.shape)
-        else:
-            raise InvalidInput(f"input {item.name!r} has neither 'data' nor binary_data_size")
-        inputs.append((item.name, array))
-    if offset != len(binary):
-        raise InvalidInput(f"{len(binary) - offset} bytes of binary data after the header belong to no input")
+        tensor = _input(item, offset, binary_size)
+        offset += tensor.size
+        inputs.append(tensor)
+    if offset != binary_size:
+        raise InvalidInput(f"{binary_size - offset} bytes of binary data after the header belong to no input")
     variant = (request.parameters or {}).get("variant")
     if variant is not None and variant not in _VARIANTS:
         raise InvalidInput(f"parameter 'variant' must be one of {', '.join(_VARIANTS)}, got {variant!r}")
-    return V2Request(request.id, inputs, _requested_outputs(request, model_outputs), variant)
+    return _Header(request.id, tuple(inputs), tuple(_requested_outputs(request, model_outputs)), variant)
+
+
+# Headers of binary requests are a few hundred bytes; a longer one carries JSON data and is not kept.
+_KNOWN_HEADER_BYTES = 4096
+_known_header = functools.lru_cache(maxsize=256)(_read_header)
+
+
+def _input(item: V2RequestInput, offset: int, binary_size: int) -> _Input:
+    """One input of the header: binary (its place after the header) or JSON data (its tensor)."""
+    dtype = _NUMPY.get(item.datatype.upper())
+    if dtype is None:
+        raise InvalidInput(
+            f"input {item.name!r}: datatype {item.datatype!r} is not supported here; the model takes FP32"
+        )
+    if any(d < 0 for d in item.shape):
+        raise InvalidInput(f"input {item.name!r}: shape {item.shape} has a negative dimension")
+    count = math.prod(item.shape)
+    if count > _MAX_ELEMENTS:
+        raise InvalidInput(f"input {item.name!r}: shape {item.shape} is too large")
+    shape = tuple(item.shape)
+    size = (item.parameters or {}).get("binary_data_size")
+    if size is not None:
+        if not isinstance(size, int) or size < 0 or offset + size > binary_size:
+            raise InvalidInput(
+                f"input {item.name!r}: binary_data_size {size!r} does not fit the {binary_size} bytes after the header"
+            )
+        if size != count * dtype.itemsize:
+            raise InvalidInput(
+                f"input {item.name!r}: {size} bytes of binary data for shape {item.shape} {item.datatype} "
+                f"({count * dtype.itemsize} expected)"
+            )
+        return _Input(item.name, None, dtype, shape, offset, size)
+    if item.data is None:
+        raise InvalidInput(f"input {item.name!r} has neither 'data' nor binary_data_size")
+    try:
+        array = np.asarray(item.data, dtype=dtype)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise InvalidInput(f"input {item.name!r}: data is not a {item.datatype} tensor: {exc}") from None
+    if array.size != count:
+        raise InvalidInput(f"input {item.name!r}: {array.size} values for shape {item.shape} ({count} expected)")
+    array = array.reshape(shape)
+    array.flags.writeable = False  # a known header's tensor is shared by the requests that repeat it
+    return _Input(item.name, array, dtype, shape)
 
 
 def _requested_outputs(request: V2InferenceRequest, model_outputs: Sequence[str]) -> list[RequestedOutput]:
@@ -191,7 +244,7 @@ def encode_infer(
             array = _classify(array, want.classification, labels)
             datatype = "BYTES"
         else:
-            datatype = V2_DATATYPES[array.dtype.name]
+            datatype = _V2_BY_DTYPE.get(array.dtype) or V2_DATATYPES[array.dtype.name]
         shape = list(array.shape)
         if want.binary:
             raw = (
