@@ -91,6 +91,7 @@ class Supervisor:
             group.metrics_dir.mkdir()
             group.status_dir.mkdir()
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(group.metrics_dir)  # inherited by every worker
+            logger.info("%d workers; their metrics and status files in %s", self.settings.workers, folder)
             config = uvicorn.Config(
                 "service.app:create_app", host=self.settings.host, port=self.settings.port, log_config=None
             )
