@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager, suppress
 from fastapi import Depends, FastAPI
 from starlette.types import Receive, Scope, Send
 
-from . import __version__
+from . import __version__, gc_tuning
 from .dataplane import DataPlane
 from .deps import require_api_key
 from .errors import install_error_handlers
@@ -24,7 +24,7 @@ from .fastpath import FastPath
 from .loop_lag import watch_loop_lag
 from .metrics import Metrics, MetricsMiddleware
 from .middleware import BodyLimitMiddleware
-from .model_manager import ModelManager
+from .model_manager import ModelManager, ModelState
 from .readiness import GroupReadiness, LocalReadiness, StatusFile, WorkerGroup
 from .routers import health, metrics, models, predict, v2
 from .settings import Settings
@@ -65,7 +65,14 @@ def create_app(settings: Settings | None = None, group: WorkerGroup | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         status = StatusFile(group.status_dir, group.index) if group is not None else None
-        manager = ModelManager(settings, app_metrics, status.publish if status is not None else None)
+
+        def models_changed(states: list[ModelState]) -> None:
+            if status is not None:
+                status.publish(states)
+            gc_tuning.freeze_long_lived()
+
+        gc_tuning.tune()
+        manager = ModelManager(settings, app_metrics, models_changed)
         app.state.manager = manager
         app.state.dataplane = DataPlane(manager, settings)
         app.state.readiness = (
