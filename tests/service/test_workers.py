@@ -49,7 +49,13 @@ class Group:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log
         env = {k: v for k, v in os.environ.items() if not k.startswith("CNNSERVE_")}
-        base = {"poll_interval_s": 0, "intra_op_threads": 1, "variants": "fp32", "graceful_shutdown_s": 20}
+        base = {
+            "poll_interval_s": 0,
+            "intra_op_threads": 1,
+            "variants": "fp32",
+            "graceful_shutdown_s": 20,
+            "access_log": "true",  # the tests read which worker answered from it
+        }
         env.update({f"CNNSERVE_{k.upper()}": str(v) for k, v in {**base, **settings}.items()})
         args = [sys.executable, "-m", "service", "--repository", str(repository), "--port", str(self.port)]
         with open(log, "wb") as out:
