@@ -16,7 +16,9 @@ socket. What holds for one process holds for the group:
 * a worker that exits while the service runs is replaced under the same number; the replacement
   loads its models before it takes connections, and one that keeps failing at once is restarted
   less and less often (up to every 30 s);
-* every log line names its process (``[worker 1]``, ``[supervisor]``).
+* every log line names its process (``[worker 1]``, ``[supervisor]``);
+* a worker whose supervisor dies (even by SIGKILL) gets SIGTERM from the kernel and drains too
+  (Linux's ``PR_SET_PDEATHSIG``): no orphan keeps serving on the port.
 
 uvicorn's own ``--workers`` supervisor restarts dead workers too, but offers no hook for the
 metrics folder and the status files, no stable worker number, and starts a replacement's server
@@ -27,6 +29,7 @@ interpreters, no ONNX Runtime or thread state copied from the supervisor.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import multiprocessing
 import os
@@ -55,12 +58,25 @@ _SPAWN = multiprocessing.get_context("spawn")
 QUICK_EXIT_S = 10.0  # a worker that exits sooner than this after its start is failing, not dying by accident
 MAX_RESTART_DELAY_S = 30.0
 STOP_MARGIN_S = 10.0  # after the graceful shutdown period, before a worker is killed
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
-def run_worker(settings: Settings, group: WorkerGroup, sock: socket.socket) -> None:
+def _stop_with(supervisor: int) -> None:
+    """Have the kernel send this process SIGTERM when ``supervisor`` (its parent) dies; Linux only."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # not Linux: a worker outlives a killed supervisor
+        return
+    prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != supervisor:  # it died before the call above
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def run_worker(settings: Settings, group: WorkerGroup, sock: socket.socket, supervisor: int) -> None:
     """A worker process: the app of ``create_app`` under uvicorn, accepting on the supervisor's socket."""
     from .app import create_app  # in the worker: PROMETHEUS_MULTIPROC_DIR is set before metrics exist
 
+    _stop_with(supervisor)
     configure_logging(settings.log_level, f"worker {group.index}")
     config = uvicorn.Config(
         create_app(settings, group),
@@ -129,7 +145,7 @@ class Supervisor:
 
     def _start(self, group: WorkerGroup, sock: socket.socket) -> None:
         process = _SPAWN.Process(
-            target=run_worker, args=(self.settings, group, sock), name=f"cnnserve-worker-{group.index}"
+            target=run_worker, args=(self.settings, group, sock, os.getpid()), name=f"cnnserve-worker-{group.index}"
         )
         process.start()
         self._workers[group.index] = process

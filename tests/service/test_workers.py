@@ -213,3 +213,22 @@ def test_hot_reload_reaches_every_worker(tiny_repository: Path, tmp_path: Path) 
     finally:
         assert polling.stop() == 0
     shutil.rmtree(root)
+
+
+def test_workers_stop_when_the_supervisor_is_killed(group: Group) -> None:
+    workers = group.worker_pids()
+    group.process.kill()  # SIGKILL: the supervisor cannot pass anything on
+    group.process.wait(10)
+    deadline = time.monotonic() + 30
+    while any(Path(f"/proc/{pid}").exists() and _running(pid) for pid in workers.values()):
+        assert time.monotonic() < deadline, "an orphaned worker still runs"
+        time.sleep(0.1)
+    assert all(group.lines(f"worker {w}", "Finished server process") for w in workers), "they shut down gracefully"
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
