@@ -71,9 +71,10 @@ class Settings(BaseSettings):
     )
     inter_op_threads: int = Field(0, ge=0, description="threads across operators (0: ONNX Runtime's default)")
     ort_spinning: bool = Field(
-        True,
-        description="let ONNX Runtime's pool threads spin between the operators of a "
-        "run (never after it): lower latency; off leaves more CPU to HTTP under saturation",
+        False,
+        description="let ONNX Runtime's pool threads (more than one thread per worker) spin between the "
+        "operators of a run, never after it: a little lower latency on an idle machine, much less throughput "
+        "on a busy one",
     )
     inference_workers: int = Field(
         2, ge=1, description="threads running session.run; each model runs one batch at a time"
