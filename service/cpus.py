@@ -18,15 +18,34 @@ from pathlib import Path
 __all__ = ["CpuPlan", "cgroup_cpu_limit", "plan", "usable_cpus"]
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+PROC_CGROUP = Path("/proc/self/cgroup")
 
 
-def cgroup_cpu_limit(root: Path = CGROUP_ROOT) -> float | None:
-    """CPUs' worth of time per period the cgroup allows (v2 ``cpu.max``, else v1 ``cfs_quota_us``); None: no limit."""
+def _v2_limit(folder: Path) -> float | None:
     try:
-        quota, period = (root / "cpu.max").read_text().split()[:2]
+        quota, period = (folder / "cpu.max").read_text().split()[:2]
         return None if quota == "max" else int(quota) / int(period)
     except (OSError, ValueError):
-        pass
+        return None
+
+
+def _v2_folders(root: Path, proc_cgroup: Path) -> list[Path]:
+    """The process's cgroup v2 folder (``0::/path`` in /proc/self/cgroup) and its ancestors up to ``root``:
+    a quota set on any of them applies (a container's namespace shows its own cgroup as ``/``)."""
+    try:
+        path = next(line[3:] for line in proc_cgroup.read_text().splitlines() if line.startswith("0::"))
+    except (OSError, StopIteration):
+        path = "/"
+    folder = root / path.strip("/")
+    return [folder, *(p for p in folder.parents if p.is_relative_to(root))] if folder != root else [root]
+
+
+def cgroup_cpu_limit(root: Path = CGROUP_ROOT, proc_cgroup: Path = PROC_CGROUP) -> float | None:
+    """CPUs' worth of time per period the cgroup allows (v2 ``cpu.max``, the lowest of the process's cgroup
+    and its ancestors; else v1 ``cfs_quota_us``); None: no limit."""
+    limits = [limit for folder in _v2_folders(root, proc_cgroup) if (limit := _v2_limit(folder)) is not None]
+    if limits:
+        return min(limits)
     try:
         quota_us = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
         period_us = int((root / "cpu" / "cpu.cfs_period_us").read_text())
@@ -35,13 +54,13 @@ def cgroup_cpu_limit(root: Path = CGROUP_ROOT) -> float | None:
     return None if quota_us <= 0 or period_us <= 0 else quota_us / period_us
 
 
-def usable_cpus(root: Path = CGROUP_ROOT) -> int:
+def usable_cpus(root: Path = CGROUP_ROOT, proc_cgroup: Path = PROC_CGROUP) -> int:
     """The CPUs this process may run on (affinity), capped by the cgroup's quota rounded up; at least 1."""
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         cpus = os.cpu_count() or 1
-    limit = cgroup_cpu_limit(root)
+    limit = cgroup_cpu_limit(root, proc_cgroup)
     if limit is not None:
         cpus = min(cpus, math.ceil(limit))
     return max(1, cpus)

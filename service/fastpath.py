@@ -24,7 +24,6 @@ mounted under a ``root_path``) goes to FastAPI.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from fastapi.dependencies.utils import request_params_to_args
@@ -55,16 +54,17 @@ _OPTIONS_CACHE_SIZE = 256  # distinct query strings remembered; cleared when ful
 
 
 @dataclass(frozen=True, slots=True)
-class _Route:
-    api_route: APIRoute  # the declared route: its template labels the metrics, its query fields are the options
-    handler: Callable[[FastPath, Request, _Route, str | None, str | None], Awaitable[Response]]
-
-
-@dataclass(frozen=True, slots=True)
 class Match:
-    route: _Route
+    """An inference route (as declared: its template labels the metrics, its query fields are /predict's
+    options) and the path's parameters."""
+
+    route: APIRoute
     name: str | None
     version: str | None
+
+    @property
+    def is_predict(self) -> bool:
+        return self.route.endpoint in (predict.predict, predict.predict_with)
 
 
 def _headers(scope: Scope) -> tuple[bytes | None, str | None, str | None]:
@@ -85,10 +85,10 @@ class FastPath:
 
     def __init__(self, state: State, settings: Settings, metrics: Metrics) -> None:
         declared = {r.endpoint: r for r in (*predict.router.routes, *v2.router.routes) if isinstance(r, APIRoute)}
-        self._predict = _Route(declared[predict.predict], FastPath._predict_response)
-        self._predict_with = _Route(declared[predict.predict_with], FastPath._predict_response)
-        self._infer = _Route(declared[v2.infer], FastPath._infer_response)
-        self._infer_version = _Route(declared[v2.infer_version], FastPath._infer_response)
+        self._predict = declared[predict.predict]
+        self._predict_with = declared[predict.predict_with]
+        self._infer = declared[v2.infer]
+        self._infer_version = declared[v2.infer_version]
         self._state = state
         self._settings = settings
         self._metrics = metrics
@@ -133,7 +133,7 @@ class FastPath:
 
     def _observe(self, match: Match, scope: Scope, status: int, start: float) -> None:
         model = scope.get("state", {}).get(MODEL_STATE_KEY, "")
-        self._metrics.observe_request(model, match.route.api_route.path, status, time.perf_counter() - start)
+        self._metrics.observe_request(model, match.route.path, status, time.perf_counter() - start)
 
     async def _response(
         self, match: Match, scope: Scope, receive: Receive, api_key: str | None, authorization: str | None
@@ -141,20 +141,22 @@ class FastPath:
         request = Request(scope, self._limit.counting(receive))
         try:
             check_api_key(self._settings.api_key, api_key or None, bearer_credentials(authorization))
-            return await match.route.handler(self, request, match.route, match.name, match.version)
+            if match.is_predict:
+                return await self._predict_response(request, match.route, match.name)
+            return await self._infer_response(request, match.name, match.version)
         except ServiceError as exc:
             log_service_error(scope["method"], request.url.path, exc)
             return error_response(exc)
 
-    async def _predict_response(self, request: Request, route: _Route, name: str | None, _: str | None) -> Response:
-        options = self._query_options(route.api_route, request.scope["query_string"])
+    async def _predict_response(self, request: Request, route: APIRoute, name: str | None) -> Response:
+        options = self._query_options(route, request.scope["query_string"])
         if isinstance(options, list):
             return validation_error_response(options)
         result = await predict.run_predict(request, self._state.dataplane, options, name)
         # What FastAPI does with the route's response_model: pydantic's JSON, by alias.
         return Response(result.model_dump_json(by_alias=True), media_type="application/json")
 
-    async def _infer_response(self, request: Request, _: _Route, name: str | None, version: str | None) -> Response:
+    async def _infer_response(self, request: Request, name: str | None, version: str | None) -> Response:
         assert name is not None
         return await v2.run_infer(request, self._state.dataplane, self._state.manager.get(name), version)
 

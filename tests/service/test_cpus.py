@@ -39,15 +39,30 @@ def _cgroup_v1(root: Path, quota_us: int, period_us: int = 100_000) -> Path:
 def test_cgroup_cpu_limit(tmp_path: Path, write, limit: float | None) -> None:
     root = tmp_path / "cgroup"
     root.mkdir()
-    assert cgroup_cpu_limit(write(root)) == limit
+    assert cgroup_cpu_limit(write(root), tmp_path / "no-such-file") == limit
+
+
+def test_a_quota_on_the_process_cgroup_or_an_ancestor_applies(tmp_path: Path) -> None:
+    # systemd-run -p CPUQuota=150% python -m service: the quota is on the service's own cgroup,
+    # and its slice may have a lower one.
+    root = _cgroup_v2(tmp_path / "cgroup", "max 100000")
+    own = _cgroup_v2(root / "system.slice" / "cnnserve.service", "150000 100000")
+    proc = tmp_path / "cgroup-of-self"
+    proc.write_text("0::/system.slice/cnnserve.service\n")
+    assert cgroup_cpu_limit(root, proc) == 1.5
+    _cgroup_v2(root / "system.slice", "100000 100000")
+    assert cgroup_cpu_limit(root, proc) == 1.0
+    (own / "cpu.max").write_text("max 100000\n")
+    assert cgroup_cpu_limit(root, proc) == 1.0
 
 
 def test_the_quota_caps_the_affinity_rounded_up(tmp_path: Path) -> None:
     affinity = len(os.sched_getaffinity(0))
-    assert usable_cpus(tmp_path) == affinity  # no quota: every CPU of the affinity
-    assert usable_cpus(_cgroup_v2(tmp_path / "a", "50000 100000")) == 1  # half a CPU still runs one worker
-    assert usable_cpus(_cgroup_v2(tmp_path / "b", "150000 100000")) == min(affinity, 2)
-    assert usable_cpus(_cgroup_v2(tmp_path / "c", f"{100_000 * (affinity + 8)} 100000")) == affinity
+    proc = tmp_path / "no-such-file"  # the cgroup namespace's root: "/"
+    assert usable_cpus(tmp_path, proc) == affinity  # no quota: every CPU of the affinity
+    assert usable_cpus(_cgroup_v2(tmp_path / "a", "50000 100000"), proc) == 1  # half a CPU still runs one worker
+    assert usable_cpus(_cgroup_v2(tmp_path / "b", "150000 100000"), proc) == min(affinity, 2)
+    assert usable_cpus(_cgroup_v2(tmp_path / "c", f"{100_000 * (affinity + 8)} 100000"), proc) == affinity
 
 
 @pytest.mark.parametrize(
