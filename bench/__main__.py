@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import batching, int8, overhead, runtime, startup
+from . import batching, int8, overhead, runtime, startup, workers
 from .config import BENCHMARKS, BenchConfig
 from .machine import describe_machine
 from .report import Results, write_report
@@ -65,7 +65,9 @@ def ensure_repository(config: BenchConfig) -> Path:
         return config.repository
     from export.build import BuildOptions, build
 
-    models = sorted({*config.overhead_models, *config.batching_models, *config.int8_models})
+    models = sorted(
+        {*config.overhead_models, *config.batching_models, *config.int8_models, *(m for m, _ in config.workers_loads)}
+    )
     if config.quick:
         options = BuildOptions(
             models=models,
@@ -96,6 +98,7 @@ def run(config: BenchConfig, command: str) -> Results:
         "batching": lambda: setattr(results, "batching", batching.run(config, repository, logs)),
         "int8": lambda: setattr(results, "int8", int8.run(config, repository)),
         "startup": lambda: setattr(results, "startup", startup.run(config, repository, logs)),
+        "workers": lambda: setattr(results, "workers", workers.run(config, repository, logs)),
     }
     for name in config.benchmarks:
         log.info("== %s", name)
@@ -122,6 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  missed: {t.name}: {t.value:.3g}{t.unit} (bound {t.comparison} {t.bound:g}{t.unit})")
     failed = [n for n in ("overhead", "startup") if getattr(results, n) is not None and getattr(results, n).error]
     failed += [f"batching {m}" for m in (results.batching.errors if results.batching else {})]
+    failed += [f"workers {m}" for m in (results.workers.errors if results.workers else {})]
     return 1 if failed else 0
 
 

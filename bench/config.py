@@ -12,9 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BENCHMARKS", "DEFAULT_RUNTIME_MODELS", "BenchConfig"]
+__all__ = ["BENCHMARKS", "DEFAULT_RUNTIME_MODELS", "OLD_CONFIGURATION", "BenchConfig"]
 
-BENCHMARKS = ("runtime", "overhead", "batching", "int8", "startup")
+BENCHMARKS = ("runtime", "overhead", "batching", "int8", "startup", "workers")
+
+# The service as it was before multi-process serving and the inference fast path (issue 16): one
+# process with every usable CPU as ONNX Runtime threads, spinning within a run, every request through
+# FastAPI's routing and dependency injection, and logged. The batching benchmark measures it side by
+# side with the new defaults.
+OLD_CONFIGURATION = {"workers": 1, "fast_path": False, "access_log": True, "ort_spinning": True}
 
 # The default set of export.recipes.DEFAULT_SET, repeated here so reading it needs no import.
 DEFAULT_RUNTIME_MODELS = (
@@ -80,9 +86,10 @@ class BenchConfig:
     concurrency: tuple[int, ...] = (1, 8, 32, 64)
     batching_payloads: tuple[str, ...] = ("json", "v2-binary")
     batching_rounds: int = 3
-    batching_requests: int = 600  # per (model, mode, concurrency, round), at most
+    batching_requests: int = 3000  # per (model, mode, concurrency, round), at most: a p99 from thousands
     batching_seconds: float = 4.0  # per (model, mode, concurrency, round), at most
     healthz_interval_s: float = 0.02
+    answers: int = 10  # distinct inputs per load, each with its own top class: every answer is checked
 
     # 4. int8
     int8_models: tuple[str, ...] = ("resnet50", "vgg16")
@@ -90,6 +97,10 @@ class BenchConfig:
     # 5. start-up
     startup_repeats: int = 3
     startup_timeout_s: float = 300.0
+
+    # 6. workers: the same load against 1, 2, 4, 8 worker processes (those the machine has CPUs for)
+    workers: tuple[int, ...] = (1, 2, 4, 8)
+    workers_loads: tuple[tuple[str, int], ...] = (("lenet5", 64), ("resnet50", 32))  # (model, concurrency), v2 binary
 
     server_start_timeout_s: float = 300.0
 
@@ -119,6 +130,8 @@ class BenchConfig:
             "healthz_interval_s": 0.02,
             "int8_models": ("lenet5",),
             "startup_repeats": 1,
+            "workers": (1, 2),
+            "workers_loads": (("lenet5", 4),),
         }
         preset.update(changes)
         return cls(**preset)
@@ -133,6 +146,11 @@ class BenchConfig:
         if self.runtime_threads:
             return tuple(self.runtime_threads)
         return tuple(dict.fromkeys((1, self.threads)))
+
+    @property
+    def worker_counts(self) -> tuple[int, ...]:
+        """The worker counts the machine has CPUs for (1 and 2 always: the first step of the curve)."""
+        return tuple(w for w in self.workers if w <= max(2, self.threads))
 
     @property
     def images(self) -> Path:

@@ -8,7 +8,9 @@ reported with every result, so what the client costs is known, not assumed.
 
 The load generator is closed-loop: ``concurrency`` connections, each sending its next request
 as soon as the previous response arrived; it stops after ``max_requests`` responses or
-``max_seconds``, whichever comes first.
+``max_seconds``, whichever comes first. Given several requests, each connection goes through
+them in turn (connection ``i`` starting at the ``i``-th), and a ``check`` of each answer against
+the request it answers counts the wrong ones: an answer meant for another request is caught.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import contextlib
 import json
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -159,10 +161,17 @@ class LoadResult:
     errors: list[str] = field(default_factory=list)
     wall_s: float = 0.0
     client_cpu_s: float = 0.0
+    checked: int = 0  # answers compared with what their request should get
+    wrong: int = 0  # of those, the ones that did not match
 
     @property
     def ok(self) -> int:
         return len(self.latencies)
+
+    @property
+    def lost(self) -> int:
+        """Requests without a successful answer: another status, or the connection failed."""
+        return sum(n for status, n in self.statuses.items() if status != 200) + len(self.errors)
 
     @property
     def throughput(self) -> float:
@@ -209,32 +218,43 @@ async def _close_connections(connections: list[_Connection]) -> None:
             await writer.wait_closed()
 
 
-async def _warm_up(connections: list[_Connection], data: bytes, requests: int) -> None:
+async def _warm_up(connections: list[_Connection], data: Sequence[bytes], requests: int) -> None:
     """``requests`` (rounded up to a multiple of the connections) sent and read, not counted."""
     per_connection = -(-requests // len(connections))
 
     async def warm(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        for _ in range(per_connection):
-            writer.write(data)
+        for n in range(per_connection):
+            writer.write(data[n % len(data)])
             await _read_response(reader)
 
     await asyncio.gather(*(warm(r, w) for r, w in connections))
 
 
+Check = Callable[[int, bytes], bool]  # (index of the request, body of its answer) -> the right answer?
+
+
 async def _closed_loop(
-    connections: list[_Connection], data: bytes, result: LoadResult, max_requests: int, deadline: float, ok_status: int
+    connections: list[_Connection],
+    data: Sequence[bytes],
+    result: LoadResult,
+    limits: tuple[int, float],
+    ok_status: int,
+    check: Check | None,
 ) -> None:
     """Each connection sends its next request as soon as its response arrived, until either limit."""
+    max_requests, deadline = limits
     issued = 0
 
-    async def worker(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def worker(first: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         nonlocal issued
+        index = first
         while issued < max_requests and time.perf_counter() < deadline:
             issued += 1
+            index = (index + 1) % len(data)
             sent = time.perf_counter()
-            writer.write(data)
+            writer.write(data[index])
             try:
-                status, _, _ = await _read_response(reader)
+                status, _, body = await _read_response(reader)
             except (asyncio.IncompleteReadError, ConnectionError) as exc:
                 result.errors.append(f"{type(exc).__name__}: {exc}")
                 return
@@ -242,34 +262,40 @@ async def _closed_loop(
             result.statuses[status] = result.statuses.get(status, 0) + 1
             if status == ok_status:
                 result.latencies.append(elapsed)
+                if check is not None:
+                    result.checked += 1
+                    result.wrong += not check(index, body)
 
-    await asyncio.gather(*(worker(r, w) for r, w in connections))
+    await asyncio.gather(*(worker(i, r, w) for i, (r, w) in enumerate(connections)))
 
 
 async def run_load(
     host: str,
     port: int,
-    request: HttpRequest,
+    request: HttpRequest | Sequence[HttpRequest],
     *,
     concurrency: int,
     max_requests: int,
     max_seconds: float,
     warmup_requests: int = 0,
     ok_status: int = 200,
+    check: Check | None = None,
 ) -> LoadResult:
-    """Closed-loop load: ``concurrency`` connections send ``request`` until ``max_requests`` are done.
+    """Closed-loop load: ``concurrency`` connections send ``request`` (or go through several) until
+    ``max_requests`` are done; ``check`` tells each answer right or wrong for the request it answers.
 
     ``warmup_requests`` (spread over the connections) go first and are not counted: they open
     the connections and fill the server's pipelines.
     """
-    data = request.encode(host, port)
+    requests = [request] if isinstance(request, HttpRequest) else list(request)
+    data = [r.encode(host, port) for r in requests]
     result = LoadResult(concurrency)
     connections = await _open_connections(host, port, concurrency)
     try:
         if warmup_requests:
             await _warm_up(connections, data, warmup_requests)
         cpu0, start = time.process_time(), time.perf_counter()
-        await _closed_loop(connections, data, result, max_requests, start + max_seconds, ok_status)
+        await _closed_loop(connections, data, result, (max_requests, start + max_seconds), ok_status, check)
         result.wall_s = time.perf_counter() - start
         result.client_cpu_s = time.process_time() - cpu0
     finally:

@@ -37,7 +37,7 @@ __all__ = ["OverheadResult", "OverheadRow", "run"]
 
 log = logging.getLogger(__name__)
 
-TARGET_TENSOR_OVERHEAD_MS = 1.0
+TARGET_TENSOR_OVERHEAD_MS = 0.5
 TARGET_PREPROCESS_MS = {"jpeg224": 3.0, "jpeg12mp": 25.0}
 SERVERS = {"card": {}, "no-delay": {"max_queue_delay_microseconds": 0}}
 

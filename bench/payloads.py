@@ -4,6 +4,9 @@
 * ``jpeg12mp``: the flower photo upscaled to 4000 x 3000 (12 megapixels), like a phone's photo;
 * ``tensor``: the 224 x 224 image prepared as a model's card says (the service's steps in numpy),
   sent as JSON nested lists - the same tensor the bare ``session.run`` is timed on.
+
+Under load every answer is checked (:func:`answer_pool`, :func:`answer_check`): the requests go
+through inputs of different top classes, so an answer meant for another request shows.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from __future__ import annotations
 import functools
 import io
 import json
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +24,19 @@ from PIL import Image
 
 from .loadgen import HttpRequest
 
-__all__ = ["IMAGE_KINDS", "Payload", "photo", "predict_request", "prepare", "tensor_payload", "v2_binary_payload"]
+__all__ = [
+    "IMAGE_KINDS",
+    "PAYLOADS",
+    "AnswerPool",
+    "Payload",
+    "answer_check",
+    "answer_pool",
+    "photo",
+    "predict_request",
+    "prepare",
+    "tensor_payload",
+    "v2_binary_payload",
+]
 
 IMAGE_KINDS = {"png224": ("PNG", 224), "jpeg224": ("JPEG", 224), "jpeg12mp": ("JPEG", 4000)}
 _MEDIA = {"PNG": "image/png", "JPEG": "image/jpeg"}
@@ -123,8 +140,61 @@ def v2_binary_payload(model: str, tensor: np.ndarray) -> Payload:
     return Payload("v2-binary", request, f"v2 binary tensor {list(tensor.shape)}")
 
 
+PAYLOADS = {"json": tensor_payload, "v2-binary": v2_binary_payload}  # the payloads of the loads
+
+
 def image_payload(model: str, kind: str) -> Payload:
     fmt, size = IMAGE_KINDS[kind]
     body = encoded(kind)
     shape = "224 x 224" if size == 224 else "4000 x 3000"
     return Payload(kind, predict_request(model, body, _MEDIA[fmt]), f"{fmt} {shape}, {len(body) / 1024:.0f} KiB")
+
+
+@dataclass(frozen=True)
+class AnswerPool:
+    """Inputs (each (1, C, H, W)) of different top classes, each clear of its runner-up, and those classes."""
+
+    inputs: list[np.ndarray]
+    classes: list[int]
+
+
+def answer_pool(
+    base: np.ndarray, probabilities: Callable[[np.ndarray], np.ndarray], size: int, margin: float = 1e-3
+) -> AnswerPool:
+    """Up to ``size`` variations of ``base`` whose top classes (by ``probabilities`` of a batch) all differ.
+
+    A variation counts only if its top class leads the next by ``margin``: the server's batches
+    (other sizes, other kernels) cannot change its answer. A model that gives every input the
+    same class yields a pool of one: answers are then checked, but a swap cannot show.
+    """
+    rng = np.random.default_rng(0)
+    scales = np.repeat([0.0, 0.5, 1.0, 2.0, 4.0], 16)
+    noise = scales[:, None, None, None] * rng.standard_normal((len(scales), *base.shape[1:]))
+    # 4 decimals, as tensor_payload sends them: the JSON tensor is then exactly the binary one.
+    candidates = np.round(base + noise, 4).astype(np.float32)
+    scores = probabilities(candidates)
+    order = np.argsort(-scores, axis=1)
+    rows = np.arange(len(scores))
+    leads = scores[rows, order[:, 0]] - scores[rows, order[:, 1]]
+    best: dict[int, int] = {}
+    for i in np.argsort(-leads):
+        top = int(order[i, 0])
+        if leads[i] >= margin and top not in best:
+            best[top] = int(i)
+    picked = sorted(best.items())[:size] or [(int(order[0, 0]), 0)]
+    return AnswerPool([candidates[i : i + 1] for _, i in picked], [c for c, _ in picked])
+
+
+# The top class in an answer: v2's classification output ("score:index:label"), /predict's first top_k.
+_TOP_CLASS = {"v2-binary": re.compile(rb'"data":\["[^:"]*:(\d+)'), "json": re.compile(rb'"index":(\d+)')}
+
+
+def answer_check(payload: str, classes: list[int]) -> Callable[[int, bytes], bool]:
+    """Whether the body answering request ``i`` of a pool names the top class of input ``i``."""
+    pattern = _TOP_CLASS[payload]
+
+    def check(index: int, body: bytes) -> bool:
+        found = pattern.search(body)
+        return found is not None and int(found[1]) == classes[index]
+
+    return check

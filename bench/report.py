@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from .batching import BatchingResult
-from .config import BenchConfig
+from .config import OLD_CONFIGURATION, BenchConfig
 from .int8 import Int8Result
 from .machine import Machine
 from .overhead import OverheadResult
 from .runtime import RuntimeResult
 from .startup import StartupResult
 from .stats import Target
+from .workers import WorkersResult
 
 __all__ = ["Results", "write_report"]
 
@@ -36,6 +37,7 @@ class Results:
     batching: BatchingResult | None = None
     int8: Int8Result | None = None
     startup: StartupResult | None = None
+    workers: WorkersResult | None = None
     seconds: float = 0.0
     plots: list[Path] = field(default_factory=list)
 
@@ -49,10 +51,12 @@ class Results:
             out += self.batching.targets(self.config)
         if self.int8:
             out += self.int8.targets()
+        if self.workers:
+            out += self.workers.targets()
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        parts = ("runtime", "overhead", "batching", "int8", "startup")
+        parts = ("runtime", "overhead", "batching", "int8", "startup", "workers")
         return {
             "command": self.command,
             "repository": str(self.repository),
@@ -212,7 +216,7 @@ def _overhead_section(r: OverheadResult) -> str:
     )
 
 
-def _batching_section(r: BatchingResult, plot: str | None) -> str:
+def _batching_rows(r: BatchingResult) -> list[tuple[Any, ...]]:
     rows = []
     for lv in r.levels:
         on, off = lv.modes.get("on"), lv.modes.get("off")
@@ -237,48 +241,150 @@ def _batching_section(r: BatchingResult, plot: str | None) -> str:
                 _num(on.client_cpu_share if on else None),
             )
         )
-    table = _table(
-        (
-            "model",
-            "payload",
-            "concurrency",
-            "on req/s",
-            "on p50 ms",
-            "on p99 ms",
-            "off req/s",
-            "off p50 ms",
-            "off p99 ms",
-            "ceiling inputs/s",
-            "on / ceiling",
-            "on / off",
-            "/healthz p99 ms",
-            "on: loop lag p99 ms",
-            "on: loop cores",
-            "on: inference cores",
-            "client cores",
-        ),
-        rows,
-    )
+    return rows
+
+
+_BATCHING_HEADER = (
+    "model",
+    "payload",
+    "concurrency",
+    "on req/s",
+    "on p50 ms",
+    "on p99 ms",
+    "off req/s",
+    "off p50 ms",
+    "off p99 ms",
+    "ceiling inputs/s",
+    "on / ceiling",
+    "on / off",
+    "/healthz p99 ms",
+    "on: loop lag p99 ms",
+    "on: loop cores",
+    "on: inference cores",
+    "client cores",
+)
+
+
+def _old_rows(r: BatchingResult) -> list[tuple[Any, ...]]:
+    rows = []
+    for lv in r.levels:
+        on, old = lv.modes.get("on"), lv.modes.get("old")
+        if not on or not old:
+            continue
+        modes = list(lv.modes.values())
+        rows.append(
+            (
+                lv.model,
+                lv.payload,
+                lv.concurrency,
+                _num(on.throughput, 0),
+                _num(old.throughput, 0),
+                f"**{_num(lv.speedup_vs_old)}x**",
+                _num(on.latency_ms.p99),
+                _num(old.latency_ms.p99),
+                _num(on.server_cpu_ms, 3),
+                _num(old.server_cpu_ms, 3),
+                f"{sum(m.checked for m in modes):,}",
+                f"{sum(m.lost for m in modes)} / {sum(m.wrong for m in modes)}",
+            )
+        )
+    return rows
+
+
+def _batching_section(r: BatchingResult, plot: str | None) -> str:
     settings = "; ".join(
         f"{m}: max_batch_size {b.get('max_batch_size')}, max_queue_delay_microseconds "
         f"{b.get('max_queue_delay_microseconds')}"
         for m, b in r.batching.items()
     )
     errors = "".join(f"\n- {m}: not measured: {e}" for m, e in r.errors.items())
+    old = _table(
+        (
+            "model",
+            "payload",
+            "concurrency",
+            "new req/s",
+            "old req/s",
+            "new / old",
+            "new p99 ms",
+            "old p99 ms",
+            "new: server CPU ms/request",
+            "old: server CPU ms/request",
+            "answers checked",
+            "lost / wrong",
+        ),
+        _old_rows(r),
+    )
     text = (
         "## 3. Dynamic batching under concurrency\n\n"
         "Closed-loop clients, each sending one tensor per request: `json` to `/predict`, `v2-binary` as raw bytes "
-        f"to `/v2/models/{{name}}/infer`. `on` is the card's batching ({settings}), `off` has `max_batch_size` 1. "
-        "The ceiling is a bare session running the same inputs in full batches with the machine to itself; "
-        "`/healthz` is probed from another process during the largest concurrency. `loop lag` is how late the "
-        "server's event loop ran its timer during the `on` runs (`cnnserve_event_loop_lag_seconds`, p99 from the "
-        "histogram's buckets, as PromQL's `histogram_quantile`): the wait any request has for its turn on the loop. "
-        "The last three columns are the CPU the server's event-loop thread, its inference threads and the load "
-        "generator used during the `on` runs, in cores.\n\n"
-        f"{table}\n{errors}"
+        "to `/v2/models/{name}/infer`, going through inputs of different top classes so that every answer is "
+        "checked against its request. Three servers, measured in alternation: `on` is the service's defaults "
+        f"with the card's batching ({settings}), `off` the same with `max_batch_size` 1, and `old` the old "
+        f"configuration (`{OLD_CONFIGURATION}`: one process, every request through FastAPI's routing) with the "
+        "card's batching. The ceiling is a bare session running the same inputs in full batches with the machine "
+        "to itself; `/healthz` is probed from another process during the largest concurrency. `loop lag` is how "
+        "late the server's event loops ran their timer during the `on` runs (`cnnserve_event_loop_lag_seconds`, "
+        "p99 from the histogram's buckets, as PromQL's `histogram_quantile`): the wait any request has for its "
+        "turn on a loop. The last three columns are the CPU the server's event-loop threads, its inference "
+        "threads and the load generator used during the `on` runs, in cores.\n\n"
+        f"{_table(_BATCHING_HEADER, _batching_rows(r))}\n{errors}\n"
+        "### The new defaults against the old configuration\n\n"
+        "The server's CPU time per request counts every process and thread of it (warm-up requests included); "
+        "answers lost are those without a 200, wrong those naming another input's class (all three servers).\n\n"
+        f"{old}\n"
     )
     if plot:
         text += f"\n![throughput under concurrency]({plot})\n"
+    return text
+
+
+def _workers_section(r: WorkersResult, plot: str | None) -> str:
+    rows = []
+    for row in r.rows:
+        one = next((o for o in r.rows if o.model == row.model and o.workers == 1), None)
+        m = row.result
+        gain = m.throughput / one.result.throughput if one and one.result.throughput > 0 else math.nan
+        rows.append(
+            (
+                row.model,
+                row.concurrency,
+                row.workers,
+                _num(m.throughput, 0),
+                f"{_num(gain)}x",
+                _num(m.latency_ms.p50),
+                _num(m.latency_ms.p99),
+                _num(m.server_cpu_ms, 3),
+                _num(m.loop_cores),
+                _num(m.other_cores),
+                _num(m.client_cpu_share),
+                f"{m.lost} / {m.wrong}",
+            )
+        )
+    header = (
+        "model",
+        "concurrency",
+        "workers",
+        "req/s",
+        "vs 1 worker",
+        "p50 ms",
+        "p99 ms",
+        "server CPU ms/request",
+        "loop cores",
+        "inference cores",
+        "client cores",
+        "lost / wrong",
+    )
+    errors = "".join(f"\n- {m}: not measured: {e}" for m, e in r.errors.items())
+    text = (
+        "## 6. Workers\n\n"
+        "The same v2 binary load against servers with 1, 2, 4 and 8 worker processes (those this machine has "
+        "CPUs for), the service's defaults otherwise (each worker gets its share of the usable CPUs as ONNX "
+        "Runtime threads), measured in alternation; every answer checked.\n\n"
+        f"{_table(header, rows)}\n{errors}"
+    )
+    if plot:
+        text += f"\n![requests per second by worker processes]({plot})\n"
     return text
 
 
@@ -375,13 +481,17 @@ def _plot_batching(r: BatchingResult, path: Path) -> bool:
         ):
             levels = [lv for lv in r.levels if lv.model == model and lv.payload == payload]
             xs = [lv.concurrency for lv in levels]
-            for mode, style in (("on", "o-"), ("off", "s--")):
+            for mode, style, name in (
+                ("on", "o-", "new defaults"),
+                ("off", "s--", "batching off"),
+                ("old", "^:", "old"),
+            ):
                 ax.plot(
                     xs,
                     [lv.modes[mode].throughput if mode in lv.modes else math.nan for lv in levels],
                     style,
                     color=color,
-                    label=f"{payload}, batching {mode}",
+                    label=f"{payload}, {name}",
                 )
         levels = [lv for lv in r.levels if lv.model == model and lv.payload == r.levels[0].payload]
         ax.plot([lv.concurrency for lv in levels], [lv.ceiling for lv in levels], "k:", label="ceiling (bare batches)")
@@ -400,6 +510,30 @@ def _plot_batching(r: BatchingResult, path: Path) -> bool:
     return True
 
 
+def _plot_workers(r: WorkersResult, path: Path) -> bool:
+    import matplotlib.pyplot as plt
+
+    models = list(dict.fromkeys(row.model for row in r.rows))
+    if not models:
+        return False
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    for model in models:
+        rows = sorted((row for row in r.rows if row.model == model), key=lambda row: row.workers)
+        label = f"{model}, concurrency {rows[0].concurrency}"
+        ax.plot([row.workers for row in rows], [row.result.throughput for row in rows], "o-", label=label)
+    counts = sorted({row.workers for row in r.rows})
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(counts, [str(c) for c in counts])
+    ax.set_yscale("log")
+    ax.set_xlabel("worker processes")
+    ax.set_ylabel("requests per second")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
 def _plots(results: Results, img: Path) -> dict[str, str]:
     import matplotlib
 
@@ -411,6 +545,8 @@ def _plots(results: Results, img: Path) -> dict[str, str]:
         made["runtime"] = f"{relative.as_posix()}/runtime.png"
     if results.batching and _plot_batching(results.batching, img / "batching.png"):
         made["batching"] = f"{relative.as_posix()}/batching.png"
+    if results.workers and _plot_workers(results.workers, img / "workers.png"):
+        made["workers"] = f"{relative.as_posix()}/workers.png"
     results.plots = [img / Path(p).name for p in made.values()]
     return made
 
@@ -443,6 +579,8 @@ def write_report(results: Results) -> Path:
         sections.append(_int8_section(results.int8))
     if results.startup:
         sections.append(_startup_section(results.startup))
+    if results.workers:
+        sections.append(_workers_section(results.workers, plots.get("workers")))
     out.write_text("\n".join(sections))
     json_out = config.json_out or config.images / "benchmarks.json"
     json_out.write_text(json.dumps(results.to_dict(), indent=1, default=_json_default) + "\n")

@@ -2,7 +2,9 @@
 
 :class:`ServerProcess` starts it with ``CNNSERVE_*`` settings, waits until every model of the
 repository is ready (``GET /models``: each model READY with every published variant of its
-latest version loaded), and stops it. Its output goes to a log file, named in errors.
+latest version loaded; ``GET /readyz``: in every worker process), and stops it. Its output goes
+to a log file, named in errors. Its CPU time is read from ``/proc`` for the whole process tree:
+the supervisor and every worker of a multi-process server.
 """
 
 from __future__ import annotations
@@ -135,7 +137,11 @@ class ServerProcess:
                         self.live_s = time.perf_counter() - self.started_at
                     response = connection.send(request)
                     last = response.json() if response.status == 200 else response.body[:300]
-                    if response.status == 200 and all_ready(last, expected, wanted):
+                    if (
+                        response.status == 200
+                        and all_ready(last, expected, wanted)
+                        and self._every_worker_ready(connection)
+                    ):
                         self.ready_s = time.perf_counter() - self.started_at
                         return self.ready_s
                 except (OSError, json.JSONDecodeError):
@@ -148,19 +154,39 @@ class ServerProcess:
             f"log {self.log_path}:\n{self.log_tail(10)}"
         )
 
-    def thread_cpu_s(self) -> dict[str, float]:
-        """CPU seconds so far of the server's main thread (the event loop: HTTP, JSON, routing, batching)
-        and of all its other threads together (session.run and ONNX Runtime's pools), from /proc."""
+    def _every_worker_ready(self, connection: SyncConnection) -> bool:
+        """``GET /readyz``: 200 once every worker has a model ready; its models' states are those of every worker."""
+        response = connection.send(HttpRequest.get("/readyz").encode(HOST, self.port))
+        models = response.json().get("models", {}) if response.status == 200 else {}
+        return bool(models) and set(models.values()) == {"READY"}
+
+    def pids(self) -> list[int]:
+        """The server's process and its descendants (a multi-process server's workers)."""
         assert self.process is not None
+        found, todo = [], [self.process.pid]
+        while todo:
+            pid = todo.pop()
+            found.append(pid)
+            for task in _tasks(pid):
+                try:
+                    todo += [int(c) for c in (task / "children").read_text().split()]
+                except OSError:
+                    continue
+        return found
+
+    def thread_cpu_s(self) -> dict[str, float]:
+        """CPU seconds so far of the server's main threads (each process's event loop: HTTP, JSON, routing,
+        batching) and of all its other threads together (session.run and ONNX Runtime's pools), from /proc."""
         ticks = os.sysconf("SC_CLK_TCK")
         out = {"event_loop": 0.0, "other": 0.0}
-        for task in Path(f"/proc/{self.process.pid}/task").iterdir():
-            try:
-                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:  # the thread ended meanwhile
-                continue
-            seconds = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
-            out["event_loop" if task.name == str(self.process.pid) else "other"] += seconds
+        for pid in self.pids():
+            for task in _tasks(pid):
+                try:
+                    fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:  # the thread ended meanwhile
+                    continue
+                seconds = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+                out["event_loop" if task.name == str(pid) else "other"] += seconds
         return out
 
     def histogram(self, name: str) -> list[tuple[float, float]]:
@@ -198,6 +224,13 @@ class ServerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _tasks(pid: int) -> list[Path]:
+    try:
+        return list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:  # the process ended meanwhile
+        return []
 
 
 def _states(models: Any) -> str:

@@ -1,6 +1,7 @@
-"""``python -m service [--repository DIR] [--host H] [--port P]``: serve the repository.
+"""``python -m service [--repository DIR] [--host H] [--port P] [--workers N]``: serve the repository.
 
 Flags override the ``CNNSERVE_*`` environment; everything else is set there (docs/service.md).
+One worker runs in this process; several run under :class:`service.supervisor.Supervisor`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,12 @@ import uvicorn
 from pydantic import ValidationError
 
 from .app import create_app
+from .cpus import plan
+from .logs import configure_logging
 from .settings import Settings
+from .supervisor import Supervisor
+
+logger = logging.getLogger("service")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -23,6 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--host", help="address to listen on (CNNSERVE_HOST, default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port (CNNSERVE_PORT, default 8000)")
+    parser.add_argument("--workers", type=int, help="server processes (CNNSERVE_WORKERS, default: one per usable CPU)")
     parser.add_argument(
         "--log-level", choices=["critical", "error", "warning", "info", "debug"], help="CNNSERVE_LOG_LEVEL"
     )
@@ -32,7 +39,14 @@ def main(argv: list[str] | None = None) -> None:
         settings = Settings(**overrides)
     except ValidationError as exc:
         parser.error(f"invalid settings:\n{exc}")
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cpus = plan(settings.workers, settings.intra_op_threads)
+    settings = settings.model_copy(update={"workers": cpus.workers, "intra_op_threads": cpus.intra_op_threads})
+    configure_logging(settings.log_level, "supervisor" if cpus.workers > 1 else None)
+    logger.info(
+        "%d usable CPU(s): %d worker(s) x %d ONNX Runtime thread(s)", cpus.cpus, cpus.workers, cpus.intra_op_threads
+    )
+    if cpus.workers > 1:
+        raise SystemExit(Supervisor(settings).run())
     uvicorn.run(
         create_app(settings),
         host=settings.host,

@@ -1,32 +1,38 @@
 """``create_app(settings)``: settings, lifespan, middleware, error handlers, routers and the OpenAPI; nothing else.
 
 Sessions are opened in the lifespan (in the background: the server is live at once and ready
-when a first model is), never at import time.
+when a first model is), never at import time. A worker of a group (``group``, from
+:mod:`service.supervisor`) shares its metrics and readiness with the others; one that replaces a
+worker that died loads its models before it takes connections, so the group keeps answering.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
 from fastapi import Depends, FastAPI
+from starlette.types import Receive, Scope, Send
 
-from . import __version__
+from . import __version__, gc_tuning
 from .catalog import ZooCatalog
 from .dataplane import DataPlane
 from .deps import require_api_key
 from .errors import install_error_handlers
+from .fastpath import FastPath
 from .loop_lag import watch_loop_lag
 from .metrics import Metrics, MetricsMiddleware
 from .middleware import BodyLimitMiddleware
-from .model_manager import ModelManager
+from .model_manager import ModelManager, ModelState
 from .openapi import install_openapi
+from .readiness import GroupReadiness, LocalReadiness, StatusFile, WorkerGroup
 from .routers import health, metrics, models, page, predict, v2, visualize, zoo
 from .settings import Settings
 from .visualize import Views
 
-__all__ = ["create_app"]
+__all__ = ["ServiceApp", "create_app"]
 
 DESCRIPTION = """\
 Serves the image classifiers of a cnnserve model repository with ONNX Runtime.
@@ -42,17 +48,46 @@ Errors always have the shape `{"error": message, "code": reason, "status": http_
 """
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+class ServiceApp(FastAPI):
+    """FastAPI, with the inference routes answered by :class:`FastPath` before its router (unless disabled)."""
+
+    fast_path: FastPath | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.fast_path is not None and scope["type"] == "http":
+            match = self.fast_path.match(scope)
+            if match is not None:
+                await self.fast_path.serve(match, scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None, group: WorkerGroup | None = None) -> ServiceApp:
     settings = settings if settings is not None else Settings()
-    app_metrics = Metrics()
+    if group is not None and os.environ.get("PROMETHEUS_MULTIPROC_DIR") != str(group.metrics_dir):
+        raise RuntimeError("a worker of a group needs PROMETHEUS_MULTIPROC_DIR set to the group's metrics folder")
+    app_metrics = Metrics(group.metrics_dir if group is not None else None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        manager = ModelManager(settings, app_metrics)
+        status = StatusFile(group.status_dir, group.index) if group is not None else None
+
+        def models_changed(states: list[ModelState]) -> None:
+            if status is not None:
+                status.publish(states)
+            gc_tuning.freeze_long_lived()
+
+        gc_tuning.tune()
+        manager = ModelManager(settings, app_metrics, models_changed)
         app.state.manager = manager
         app.state.dataplane = DataPlane(manager, settings)
         app.state.views = Views(settings, app_metrics)
+        app.state.readiness = (
+            GroupReadiness(group.status_dir, group.size) if group is not None else LocalReadiness(manager)
+        )
         await manager.start()
+        if group is not None and group.replacement:
+            await manager.scanned.wait()
         lag_watcher = asyncio.create_task(watch_loop_lag(app_metrics.loop_lag.observe), name="loop-lag")
         try:
             yield
@@ -63,7 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await manager.stop()
 
     # /docs and /redoc come from the page router, on vendored files (FastAPI's own load them from a CDN).
-    app = FastAPI(
+    app = ServiceApp(
         title="cnnserve", version=__version__, description=DESCRIPTION, lifespan=lifespan, docs_url=None, redoc_url=None
     )
     app.state.settings = settings
@@ -86,4 +121,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(visualize.router, dependencies=protected)
     app.include_router(page.router)
     install_openapi(app)
+    if settings.fast_path:
+        app.fast_path = FastPath(app.state, settings, app_metrics)
     return app

@@ -10,12 +10,15 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
+from pydantic import SecretStr
 
 from .catalog import ZooCatalog
 from .dataplane import DataPlane
 from .errors import Unauthorized
 from .metrics import Metrics
 from .model_manager import ModelManager, ModelState
+from .readiness import GroupReadiness, LocalReadiness
 from .settings import Settings
 from .visualize import Views
 
@@ -24,9 +27,12 @@ __all__ = [
     "ManagerDep",
     "MetricsDep",
     "ModelDep",
+    "ReadinessDep",
     "SettingsDep",
     "ViewsDep",
     "ZooDep",
+    "bearer_credentials",
+    "check_api_key",
     "require_api_key",
 ]
 
@@ -55,6 +61,10 @@ async def get_views(request: Request) -> Views:
     return request.app.state.views
 
 
+async def get_readiness(request: Request) -> LocalReadiness | GroupReadiness:
+    return request.app.state.readiness
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ManagerDep = Annotated[ModelManager, Depends(get_manager)]
 DataPlaneDep = Annotated[DataPlane, Depends(get_dataplane)]
@@ -63,6 +73,9 @@ ZooDep = Annotated[ZooCatalog, Depends(get_zoo)]
 
 
 ViewsDep = Annotated[Views, Depends(get_views)]
+
+
+ReadinessDep = Annotated[LocalReadiness | GroupReadiness, Depends(get_readiness)]
 
 
 async def get_model(name: str, manager: ManagerDep) -> ModelState:
@@ -76,16 +89,29 @@ _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="
 _bearer = HTTPBearer(auto_error=False, description="the API key as a bearer token (CNNSERVE_API_KEY)")
 
 
+def bearer_credentials(authorization: str | None) -> str | None:
+    """The token of ``Authorization: Bearer <token>``, parsed as ``HTTPBearer(auto_error=False)`` does; else None."""
+    scheme, credentials = get_authorization_scheme_param(authorization)
+    if not (authorization and scheme and credentials) or scheme.lower() != "bearer":
+        return None
+    return credentials
+
+
+def check_api_key(key: SecretStr | None, api_key: str | None, bearer: str | None) -> None:
+    """401 unless ``key`` is None or one of the given values is it (the inference fast path calls this too)."""
+    if key is None:
+        return
+    expected = key.get_secret_value().encode()
+    for given in (api_key, bearer):
+        if given is not None and hmac.compare_digest(given.encode(), expected):
+            return
+    raise Unauthorized()
+
+
 async def require_api_key(
     settings: SettingsDep,
     api_key: Annotated[str | None, Security(_api_key_header)] = None,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)] = None,
 ) -> None:
     """401 unless the configured key comes as ``X-API-Key`` or ``Authorization: Bearer``; open when none is set."""
-    if settings.api_key is None:
-        return
-    expected = settings.api_key.get_secret_value().encode()
-    for given in (api_key, bearer.credentials if bearer else None):
-        if given is not None and hmac.compare_digest(given.encode(), expected):
-            return
-    raise Unauthorized()
+    check_api_key(settings.api_key, api_key, bearer.credentials if bearer else None)

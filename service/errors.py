@@ -9,6 +9,7 @@ shape. Its ``error`` field carries the message, which is what the v2 protocol (a
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
@@ -42,6 +43,10 @@ __all__ = [
     "VersionNotFound",
     "error_response",
     "install_error_handlers",
+    "log_service_error",
+    "log_unexpected",
+    "unexpected_error_response",
+    "validation_error_response",
 ]
 
 logger = logging.getLogger(__name__)
@@ -197,10 +202,15 @@ _HTTP_CODES = {
 }
 
 
+def log_service_error(method: str, path: str, exc: ServiceError) -> None:
+    """A server-side error (5xx) is logged; a client's mistake is only answered."""
+    if exc.status_code >= 500:
+        logger.warning("%s %s: %s", method, path, exc.message)
+
+
 async def _service_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ServiceError)
-    if exc.status_code >= 500:
-        logger.warning("%s %s: %s", request.method, request.url.path, exc.message)
+    log_service_error(request.method, request.url.path, exc)
     return error_response(exc)
 
 
@@ -217,17 +227,30 @@ def _clean(error: dict[str, Any]) -> dict[str, Any]:
     return {"loc": list(error.get("loc", ())), "msg": error.get("msg", ""), "type": error.get("type", "")}
 
 
+def validation_error_response(errors: Sequence[Any]) -> Response:
+    """The 422 for FastAPI's request validation errors (a query parameter of the wrong type, ...)."""
+    cleaned = [_clean(e) for e in errors]
+    summary = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in cleaned[:5])
+    return _render(422, InvalidInput.code, f"invalid request: {summary}", cleaned)
+
+
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    errors = [_clean(e) for e in exc.errors()]
-    summary = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors[:5])
-    return _render(422, InvalidInput.code, f"invalid request: {summary}", errors)
+    return validation_error_response(exc.errors())
+
+
+def log_unexpected(method: str, path: str, exc: BaseException) -> None:
+    logger.error("unhandled error on %s %s", method, path, exc_info=exc)
+
+
+def unexpected_error_response() -> Response:
+    return _render(500, ServiceError.code, "internal server error")
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     # Registered for Exception, Starlette's last resort: still the one shape, and logged with the trace.
-    logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return _render(500, ServiceError.code, "internal server error")
+    log_unexpected(request.method, request.url.path, exc)
+    return unexpected_error_response()
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -6,20 +6,29 @@ inference time, queue depth and queue rejections from each model's batcher throu
 :class:`ModelMetrics`, whose label children are bound once so the hot path does no lookups
 (``cnnserve_non_finite_outputs_total``, from the data plane, per variant too);
 ``cnnserve_event_loop_lag_seconds`` from :func:`service.loop_lag.watch_loop_lag`.
+
+In a group of workers (:mod:`service.supervisor`) every worker writes its values to files in
+the group's ``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's multiprocess mode) and ``/metrics``,
+whichever worker answers it, adds them all up: counters and histograms over every worker that
+ever ran, the queue depth over the live ones, and ``cnnserve_model_ready`` is the lowest of the
+live workers' (1: every worker serves the model).
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["MODEL_STATE_KEY", "Metrics", "MetricsMiddleware", "ModelMetrics"]
+__all__ = ["MODEL_STATE_KEY", "UNMATCHED", "Metrics", "MetricsMiddleware", "ModelMetrics"]
 
 # Routes store the resolved model's name here (request.state.model); unknown names never become labels.
 MODEL_STATE_KEY = "model"
+UNMATCHED = "unmatched"  # the route label of a request answered before routing (an unknown path, a 413)
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
@@ -48,7 +57,10 @@ class ModelMetrics:
 
 
 class Metrics:
-    def __init__(self) -> None:
+    """The service's series; ``multiprocess_dir``: a worker of a group, whose ``/metrics`` shows the whole group's."""
+
+    def __init__(self, multiprocess_dir: Path | None = None) -> None:
+        self._multiprocess_dir = multiprocess_dir
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter("cnnserve_requests", "HTTP requests", ["model", "route", "status"], registry=r)
@@ -76,7 +88,13 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
-        self.queue_depth = Gauge("cnnserve_queue_depth", "requests waiting in the batch queue", ["model"], registry=r)
+        self.queue_depth = Gauge(
+            "cnnserve_queue_depth",
+            "requests waiting in the batch queue",
+            ["model"],
+            registry=r,
+            multiprocess_mode="livesum",
+        )
         self.queue_rejections = Counter(
             "cnnserve_queue_rejections", "requests refused with 503 because the queue was full", ["model"], registry=r
         )
@@ -109,7 +127,13 @@ class Metrics:
             ["model"],
             registry=r,
         )
-        self.model_ready = Gauge("cnnserve_model_ready", "1 when the model serves, 0 otherwise", ["model"], registry=r)
+        self.model_ready = Gauge(
+            "cnnserve_model_ready",
+            "1 when the model serves, 0 otherwise",
+            ["model"],
+            registry=r,
+            multiprocess_mode="livemin",
+        )
         self._models: dict[str, ModelMetrics] = {}
         self._request_children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
 
@@ -136,7 +160,11 @@ class Metrics:
             errors.inc()
 
     def render(self) -> tuple[bytes, str]:
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        if self._multiprocess_dir is None:
+            return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        group = CollectorRegistry()
+        MultiProcessCollector(group, path=str(self._multiprocess_dir))
+        return generate_latest(group), CONTENT_TYPE_LATEST
 
 
 class MetricsMiddleware:
@@ -163,6 +191,6 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_status)
         finally:
             route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = getattr(route, "path", None) or UNMATCHED
             model = scope.get("state", {}).get(MODEL_STATE_KEY, "")
             self.metrics.observe_request(model, template, status, time.perf_counter() - start)

@@ -16,16 +16,18 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import onnxruntime as ort
 
 from repository import ModelCard, Repository, RepositoryError, TensorSpec, sha256_file
 
 from .batching import BatchingConfig, DynamicBatcher
+from .cpus import usable_cpus
 from .errors import LoadError, ModelNotFound, ModelNotReady, VariantNotFound, VersionNotFound
 from .metrics import Metrics, ModelMetrics
 from .preprocess import ImagePipeline
@@ -69,6 +71,7 @@ class Servable:
         self.sha256 = sha256
         self.metrics = metrics
         self.input: TensorSpec = card.inputs[0]
+        self.input_dtype = np.dtype(self.input.dtype)
         self.outputs: list[TensorSpec] = list(card.outputs)
         self.output_names: list[str] = [o.name for o in card.outputs]
         self.labels: list[str] = card.labels
@@ -138,19 +141,30 @@ class ModelState:
 
 
 class ModelManager:
-    """Loads the repository's models and keeps them in step with it."""
+    """Loads the repository's models and keeps them in step with it.
 
-    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+    ``on_change`` is called with every model's state after each change (a worker of a group
+    publishes them for the group's readiness); :attr:`scanned` is set once the first scan has
+    loaded what the repository held.
+    """
+
+    def __init__(
+        self, settings: Settings, metrics: Metrics, on_change: Callable[[list[ModelState]], None] | None = None
+    ) -> None:
         self.settings = settings
         self.repository = Repository(settings.repository)
         self._metrics = metrics
+        # 0: every usable CPU (python -m service has already divided them among its workers).
+        threads = settings.intra_op_threads or usable_cpus()
         self._options = RuntimeOptions(
-            tuple(settings.providers), settings.intra_op_threads, settings.inter_op_threads, settings.ort_spinning
+            tuple(settings.providers), threads, settings.inter_op_threads, settings.ort_spinning
         )
         self._executor = ThreadPoolExecutor(settings.inference_workers, thread_name_prefix="cnnserve-infer")
         self._models: dict[str, ModelState] = {}
         self._lock = asyncio.Lock()
         self._watcher: asyncio.Task[None] | None = None
+        self._on_change = on_change
+        self.scanned = asyncio.Event()
 
     # --- reading -------------------------------------------------------------------------------
 
@@ -188,6 +202,7 @@ class ModelManager:
             logger.warning("model repository %s does not exist (yet); polling it", self.repository.root)
         for name in await asyncio.to_thread(self.repository.names):
             self._models[name] = ModelState(name, LOADING)
+        self._changed()
         self._watcher = asyncio.create_task(self._watch(), name="cnnserve-repository-watcher")
 
     async def stop(self) -> None:
@@ -204,6 +219,7 @@ class ModelManager:
                 await self.poll()
             except OSError as exc:  # the repository's disk went away: keep serving what is loaded
                 logger.warning("cannot scan the repository %s: %s", self.repository.root, exc)
+            self.scanned.set()
             if interval <= 0:
                 return
             await asyncio.sleep(interval)
@@ -213,7 +229,8 @@ class ModelManager:
         changed = []
         async with self._lock:
             names = await asyncio.to_thread(self.repository.names)
-            for name in set(self._models) - set(names):
+            removed = set(self._models) - set(names)
+            for name in removed:
                 logger.info("%s: removed from the repository; unloaded", name)
                 del self._models[name]
                 self._metrics.model_ready.labels(name).set(0)
@@ -227,7 +244,13 @@ class ModelManager:
                 self._models[name] = state  # the swap
                 self._metrics.model_ready.labels(name).set(1 if state.status == READY else 0)
                 changed.append(name)
+            if changed or removed:
+                self._changed()
         return changed
+
+    def _changed(self) -> None:
+        if self._on_change is not None:
+            self._on_change(self.states())
 
     # --- loading (worker threads) ---------------------------------------------------------------
 

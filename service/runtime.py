@@ -60,7 +60,7 @@ class RuntimeOptions:
     providers: tuple[str, ...]
     intra_op_threads: int = 0
     inter_op_threads: int = 0
-    spinning: bool = True
+    spinning: bool = False
 
 
 class Session:
@@ -107,10 +107,13 @@ def session_options(options: RuntimeOptions) -> ort.SessionOptions:
         so.intra_op_num_threads = options.intra_op_threads
     if options.inter_op_threads:
         so.inter_op_num_threads = options.inter_op_threads
-    # ONNX Runtime's pool threads spin while waiting for work. Between the operators of a run that
-    # saves a wake-up each (ResNet-50 at batch 1: 2.0 ms instead of 2.9 ms); after the run it only
-    # burns CPU the HTTP side could use, so it stops there (force_spinning_stop). spinning=False
-    # never spins: 13% more requests/s on a saturated 2-core machine, 1 ms more per ResNet-50 run.
+    # ONNX Runtime's pool threads (there are none with one thread, the default with one worker per
+    # CPU) spin while waiting for work. Between the operators of a run that saves a wake-up each on an
+    # idle machine (ResNet-50 at batch 1, 2 threads: 2.0 ms instead of 2.9 ms); on a busy one the
+    # spinning thread takes the core the thread it waits for needs: 1 worker x 2 threads on 2 shared
+    # cores served ResNet-50 at 256 requests/s spinning, 452 not (4.5 and 2.9 ms of CPU a request),
+    # and even its batch-1 latency was lower without (6.7 ms, 7.8 spinning). So spinning is opt-in,
+    # and never lasts past a run (force_spinning_stop): an idle server burns no CPU.
     so.add_session_config_entry("session.intra_op.allow_spinning", "1" if options.spinning else "0")
     so.add_session_config_entry("session.force_spinning_stop", "1")
     so.log_severity_level = 3  # errors only: the service reports load problems itself

@@ -15,6 +15,7 @@ Tensor data becomes numpy arrays in one call each (``np.frombuffer`` for binary 
 
 from __future__ import annotations
 
+import functools
 import math
 import struct
 import zlib
@@ -33,6 +34,7 @@ __all__ = ["HEADER_LENGTH", "RequestedOutput", "V2Request", "decode_infer", "enc
 HEADER_LENGTH = "Inference-Header-Content-Length"
 
 _NUMPY = {v2: np.dtype(name).newbyteorder("<") for name, v2 in V2_DATATYPES.items()}
+_V2_BY_DTYPE = {np.dtype(name): v2 for name, v2 in V2_DATATYPES.items()}  # a dtype's .name is slow to compute
 _MAX_ELEMENTS = 2**31
 _MAX_DIMS = 32  # numpy 1.x's limit (2.x allows 64); the models take 4
 _VARIANTS = ("fp32", "int8", "fp16")
@@ -49,7 +51,7 @@ class RequestedOutput:
 class V2Request:
     id: str | None
     inputs: list[tuple[str, np.ndarray]]
-    outputs: list[RequestedOutput]
+    outputs: tuple[RequestedOutput, ...]
     variant: str | None = None  # request parameter "variant": fp32 (default), int8 or fp16
 
 
@@ -71,20 +73,16 @@ def inflate(body: bytes, encoding: str | None, limit: int) -> bytes:
 
 
 def decode_infer(body: bytes, header_length: str | None, model_outputs: Sequence[str]) -> V2Request:
-    """Parse an infer request; 422 naming what is wrong (never an exception from numpy)."""
+    """Parse an infer request; 422 naming what is wrong (never an exception from numpy).
+
+    Everything but the binary tensors themselves depends only on the JSON header, the model's
+    outputs and how many bytes follow the header, and clients send the same header again and
+    again: what a short header says (its checks passed) is remembered, so a request with a known
+    header costs one ``np.frombuffer`` per input. Errors are never remembered: they are found again.
+    """
     header, binary = _split_body(body, header_length)
-    request = _parse_header(header)
-    inputs = []
-    offset = 0
-    for item in request.inputs:
-        array, offset = _decode_input(item, binary, offset)
-        inputs.append((item.name, array))
-    if offset != len(binary):
-        raise InvalidInput(f"{len(binary) - offset} bytes of binary data after the header belong to no input")
-    variant = (request.parameters or {}).get("variant")
-    if variant is not None and variant not in _VARIANTS:
-        raise InvalidInput(f"parameter 'variant' must be one of {', '.join(_VARIANTS)}, got {variant!r}")
-    return V2Request(request.id, inputs, _requested_outputs(request, model_outputs), variant)
+    read = _known_header if len(header) <= _KNOWN_HEADER_BYTES else _read_header
+    return read(bytes(header), tuple(model_outputs), len(binary)).request(binary)
 
 
 def _split_body(body: bytes, header_length: str | None) -> tuple[bytes, memoryview]:
@@ -100,6 +98,59 @@ def _split_body(body: bytes, header_length: str | None) -> tuple[bytes, memoryvi
     return body[:n], memoryview(body)[n:]
 
 
+@dataclass(frozen=True, slots=True)
+class _Input:
+    name: str
+    array: np.ndarray | None  # the tensor of JSON data (read-only); None: binary, at offset
+    dtype: np.dtype
+    shape: tuple[int, ...]
+    offset: int = 0
+    size: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Header:
+    """What a request's JSON header says, its checks passed for ``binary_size`` bytes after it."""
+
+    id: str | None
+    inputs: tuple[_Input, ...]
+    outputs: tuple[RequestedOutput, ...]
+    variant: str | None
+
+    def request(self, binary: memoryview) -> V2Request:
+        inputs = [
+            (
+                i.name,
+                i.array
+                if i.array is not None
+                else np.frombuffer(binary[i.offset : i.offset + i.size], dtype=i.dtype).reshape(i.shape),
+            )
+            for i in self.inputs
+        ]
+        return V2Request(self.id, inputs, self.outputs, self.variant)
+
+
+def _read_header(header: bytes, model_outputs: tuple[str, ...], binary_size: int) -> _Header:
+    request = _parse_header(header)
+    inputs = []
+    offset = 0
+    for item in request.inputs:
+        tensor = _input(item, offset, binary_size)
+        offset += tensor.size
+        inputs.append(tensor)
+    if offset != binary_size:
+        raise InvalidInput(f"{binary_size - offset} bytes of binary data after the header belong to no input")
+    variant = (request.parameters or {}).get("variant")
+    if variant is not None and variant not in _VARIANTS:
+        raise InvalidInput(f"parameter 'variant' must be one of {', '.join(_VARIANTS)}, got {variant!r}")
+    return _Header(request.id, tuple(inputs), tuple(_requested_outputs(request, model_outputs)), variant)
+
+
+# Headers of binary requests are a few hundred bytes; a longer one carries JSON data and is not kept.
+_KNOWN_HEADER_BYTES = 4096
+_known_header = functools.lru_cache(maxsize=256)(_read_header)
+
+
 def _parse_header(header: bytes) -> V2InferenceRequest:
     try:
         return V2InferenceRequest.model_validate_json(header)
@@ -109,15 +160,15 @@ def _parse_header(header: bytes) -> V2InferenceRequest:
         raise InvalidInput(f"invalid inference request: {summary}", details=details) from None
 
 
-def _decode_input(item: V2RequestInput, binary: memoryview, offset: int) -> tuple[np.ndarray, int]:
-    """One input's tensor, from its JSON data or from the binary data at ``offset``; and the next offset."""
+def _input(item: V2RequestInput, offset: int, binary_size: int) -> _Input:
+    """One input of the header: binary (its place after the header) or JSON data (its tensor)."""
     dtype = _NUMPY.get(item.datatype.upper())
     if dtype is None:
         raise InvalidInput(
             f"input {item.name!r}: datatype {item.datatype!r} is not supported here; the model takes FP32"
         )
     if any(d < 0 for d in item.shape):
-        raise InvalidInput(f"input {item.name!r}: shape {item.shape} has a negative dimension")
+        raise InvalidInput(f"input {item.name!r}: shape {_shape_text(item.shape)} has a negative dimension")
     count = math.prod(item.shape)
     # Each dimension too: a zero elsewhere makes the count small, and numpy cannot make such a shape.
     if len(item.shape) > _MAX_DIMS or count > _MAX_ELEMENTS or any(d > _MAX_ELEMENTS for d in item.shape):
@@ -125,12 +176,16 @@ def _decode_input(item: V2RequestInput, binary: memoryview, offset: int) -> tupl
             f"input {item.name!r}: shape {_shape_text(item.shape)} is too large "
             f"(at most {_MAX_DIMS} dimensions and {_MAX_ELEMENTS:,} values)"
         )
+    shape = tuple(item.shape)
     size = (item.parameters or {}).get("binary_data_size")
     if size is not None:
-        return _binary_tensor(item, dtype, count, binary[offset:], size), offset + size
-    if item.data is not None:
-        return _json_tensor(item, dtype, count), offset
-    raise InvalidInput(f"input {item.name!r} has neither 'data' nor binary_data_size")
+        _check_binary_size(item, dtype, count, size, binary_size - offset)
+        return _Input(item.name, None, dtype, shape, offset, size)
+    if item.data is None:
+        raise InvalidInput(f"input {item.name!r} has neither 'data' nor binary_data_size")
+    array = _json_tensor(item, dtype, count).reshape(shape)
+    array.flags.writeable = False  # a known header's tensor is shared by the requests that repeat it
+    return _Input(item.name, array, dtype, shape)
 
 
 def _shape_text(shape: Sequence[int]) -> str:
@@ -138,29 +193,28 @@ def _shape_text(shape: Sequence[int]) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _binary_tensor(item: V2RequestInput, dtype: np.dtype, count: int, binary: memoryview, size: object) -> np.ndarray:
-    """The first ``size`` bytes of ``binary`` as the input's tensor, without a copy."""
-    if not isinstance(size, int) or isinstance(size, bool) or size < 0 or size > len(binary):
+def _check_binary_size(item: V2RequestInput, dtype: np.dtype, count: int, size: object, left: int) -> None:
+    """``size`` bytes of binary data fit in the ``left`` bytes after the header, and are the tensor's."""
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0 or size > left:
         raise InvalidInput(
-            f"input {item.name!r}: binary_data_size {size!r} does not fit the {len(binary)} bytes left after the header"
+            f"input {item.name!r}: binary_data_size {size!r} does not fit the {left} bytes left after the header"
         )
     if size != count * dtype.itemsize:
         raise InvalidInput(
-            f"input {item.name!r}: {size} bytes of binary data for shape {item.shape} {item.datatype} "
+            f"input {item.name!r}: {size} bytes of binary data for shape {_shape_text(item.shape)} {item.datatype} "
             f"({count * dtype.itemsize} expected)"
         )
-    return np.frombuffer(binary[:size], dtype=dtype).reshape(item.shape)
 
 
 def _json_tensor(item: V2RequestInput, dtype: np.dtype, count: int) -> np.ndarray:
-    """The input's JSON ``data`` (flat or nested numbers, never strings) as its tensor."""
+    """The input's JSON ``data`` (flat or nested numbers, never strings) as a flat tensor."""
     try:
         array = json_array(item.data, dtype)
     except (ValueError, TypeError, OverflowError) as exc:
         raise InvalidInput(f"input {item.name!r}: data is not a {item.datatype} tensor: {exc}") from None
     if array.size != count:
         raise InvalidInput(f"input {item.name!r}: {array.size} values for shape {item.shape} ({count} expected)")
-    return array.reshape(item.shape)
+    return array
 
 
 def _requested_outputs(request: V2InferenceRequest, model_outputs: Sequence[str]) -> list[RequestedOutput]:
@@ -218,7 +272,7 @@ def encode_infer(
             array = _classify(array, want.classification, labels)
             datatype = "BYTES"
         else:
-            datatype = V2_DATATYPES[array.dtype.name]
+            datatype = _V2_BY_DTYPE.get(array.dtype) or V2_DATATYPES[array.dtype.name]
         shape = list(array.shape)
         if want.binary:
             raw = (

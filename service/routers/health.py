@@ -1,10 +1,11 @@
-"""Kubernetes-style probes: ``/healthz`` (alive while the process runs), ``/readyz`` (a model serves)."""
+"""Kubernetes-style probes: ``/healthz`` (alive while the process runs), ``/readyz`` (a model serves, in every
+worker of a group: :mod:`service.readiness`)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from ..deps import ManagerDep
+from ..deps import ReadinessDep
 from ..errors import ServiceNotReady
 from ..schemas import ErrorResponse, LiveResponse, ReadyResponse
 
@@ -19,11 +20,14 @@ async def healthz() -> LiveResponse:
 @router.get(
     "/readyz",
     response_model=ReadyResponse,
-    summary="Readiness: at least one model is ready",
+    summary="Readiness: a model is ready (in every worker)",
     responses={503: {"model": ErrorResponse, "description": "no model is ready yet"}},
 )
-async def readyz(manager: ManagerDep) -> ReadyResponse:
-    models = {state.name: state.status for state in manager.states()}
-    if not manager.ready:
-        raise ServiceNotReady("no model is ready yet", details={"models": models})
-    return ReadyResponse(ready=True, models=models)
+async def readyz(readiness: ReadinessDep) -> ReadyResponse:
+    state = readiness.state()
+    if not state.ready:
+        details = (
+            {"models": state.models} if state.workers is None else {"models": state.models, "workers": state.workers}
+        )
+        raise ServiceNotReady(state.reason, details=details)
+    return ReadyResponse(ready=True, models=state.models)

@@ -85,9 +85,10 @@ _PREPROCESS_BODY = {
 }
 
 
-async def _predict(
+async def run_predict(
     request: Request, dataplane: DataPlane, query: PredictOptions, path_model: str | None
 ) -> PredictResponse:
+    """The endpoints' work after routing and dependencies; :mod:`service.fastpath` calls it too."""
     started = time.perf_counter()
     payload = await read_predict(request, query, path_model=path_model, max_images=dataplane.settings.max_images)
     options = payload.options
@@ -112,7 +113,7 @@ async def _predict(
 async def predict(
     request: Request, dataplane: DataPlaneDep, query: Annotated[PredictOptions, Query()]
 ) -> PredictResponse:
-    return await _predict(request, dataplane, query, None)
+    return await run_predict(request, dataplane, query, None)
 
 
 @router.post(
@@ -125,7 +126,7 @@ async def predict(
 async def predict_with(
     name: str, request: Request, dataplane: DataPlaneDep, query: Annotated[PredictOptions, Query()]
 ) -> PredictResponse:
-    return await _predict(request, dataplane, query, name)
+    return await run_predict(request, dataplane, query, name)
 
 
 @router.post(

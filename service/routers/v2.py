@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from .. import __version__
 from ..dataplane import V2_DATATYPES, DataPlane
-from ..deps import DataPlaneDep, ManagerDep, ModelDep
+from ..deps import DataPlaneDep, ManagerDep, ModelDep, ReadinessDep
 from ..errors import InvalidInput, ModelNotReady, ServiceNotReady, VersionNotFound
 from ..model_manager import ModelState
 from ..openapi import RETRY_AFTER, SERVER_FAULT
@@ -119,12 +119,13 @@ async def server_live() -> V2ServerLive:
 @health_router.get(
     "/health/ready",
     response_model=V2ServerReady,
-    summary="Server readiness: a model is ready",
+    summary="Server readiness: a model is ready (in every worker)",
     responses={503: {"model": ErrorResponse}},
 )
-async def server_ready(manager: ManagerDep) -> V2ServerReady:
-    if not manager.ready:
-        raise ServiceNotReady("no model is ready yet")
+async def server_ready(readiness: ReadinessDep) -> V2ServerReady:
+    state = readiness.state()
+    if not state.ready:
+        raise ServiceNotReady(state.reason)
     return V2ServerReady(ready=True)
 
 
@@ -221,7 +222,8 @@ async def model_config(model: ModelDep, manager: ManagerDep) -> V2ModelConfig:
     )
 
 
-async def _infer(request: Request, dataplane: DataPlane, model: ModelState, version: str | None) -> Response:
+async def run_infer(request: Request, dataplane: DataPlane, model: ModelState, version: str | None) -> Response:
+    """The infer endpoints' work after routing and dependencies; :mod:`service.fastpath` calls it too."""
     number = _version(model, version)
     servable = model.servable(number)
     request.state.model = servable.name
@@ -251,7 +253,7 @@ async def _infer(request: Request, dataplane: DataPlane, model: ModelState, vers
     openapi_extra=_INFER_BODY,
 )
 async def infer(request: Request, dataplane: DataPlaneDep, model: ModelDep) -> Response:
-    return await _infer(request, dataplane, model, None)
+    return await run_infer(request, dataplane, model, None)
 
 
 @router.post(
@@ -262,4 +264,4 @@ async def infer(request: Request, dataplane: DataPlaneDep, model: ModelDep) -> R
     openapi_extra=_INFER_BODY,
 )
 async def infer_version(request: Request, dataplane: DataPlaneDep, model: ModelDep, version: str) -> Response:
-    return await _infer(request, dataplane, model, version)
+    return await run_infer(request, dataplane, model, version)

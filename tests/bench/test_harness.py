@@ -51,6 +51,10 @@ def test_every_benchmark_measured(tiny_run) -> None:
     assert set(levels) == {("lenet5", c, p) for c in (1, 4) for p in ("json", "v2-binary")}
     for lv in levels.values():
         assert lv.modes["on"].ok > 0 and lv.modes["off"].ok > 0 and not lv.modes["on"].failed and lv.ceiling > 0
+        assert lv.modes["old"].ok > 0 and lv.speedup_vs_old > 0, "the old configuration ran side by side"
+        for mode in lv.modes.values():
+            assert mode.checked == mode.ok and mode.lost == mode.wrong == 0, "every answer checked, all right"
+            assert mode.server_cpu_ms > 0
         assert lv.modes["on"].loop_cores >= 0 and lv.modes["on"].other_cores >= 0
         assert lv.modes["on"].loop_lag_p99_ms >= lv.modes["on"].loop_lag_p50_ms >= 0, "the server's loop lag was read"
     # /proc counts in 10 ms ticks: over all the tiny runs together the event loop's share shows.
@@ -61,6 +65,8 @@ def test_every_benchmark_measured(tiny_run) -> None:
     [int8] = results.int8.rows
     assert int8.error is None and int8.int8_b1_ms > 0 and int8.int8_top1 is not None and int8.fp32_top1 is not None
     assert results.startup.error is None and results.startup.models == 2 and results.startup.ready_s[0] > 0
+    assert not results.workers.errors and [r.workers for r in results.workers.rows] == [1, 2]
+    assert all(r.result.ok > 0 and r.result.checked == r.result.ok and not r.result.wrong for r in results.workers.rows)
 
 
 def test_report_page_plots_and_json(tiny_run) -> None:
@@ -74,6 +80,8 @@ def test_report_page_plots_and_json(tiny_run) -> None:
         "## 3. Dynamic batching",
         "## 4. INT8",
         "## 5. Start-up",
+        "## 6. Workers",
+        "### The new defaults against the old configuration",
     ):
         assert heading in text
     assert "python -m bench --quick" in text and "the --quick preset" in text
@@ -83,7 +91,8 @@ def test_report_page_plots_and_json(tiny_run) -> None:
         assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"img/{plot.name}" in text
     raw = json.loads((page.parent / "img" / "benchmarks.json").read_text())
     assert raw["runtime"]["rows"][0]["ort_b1_ms"] > 0 and raw["machine"]["usable_cpus"] >= 1
-    assert {t["benchmark"] for t in raw["targets"]} == {"runtime", "overhead", "batching", "int8"}
+    assert {t["benchmark"] for t in raw["targets"]} == {"runtime", "overhead", "batching", "int8", "workers"}
+    assert raw["workers"]["rows"][0]["result"]["throughput"] > 0
 
 
 def test_cli_rejects_an_unknown_benchmark(capsys) -> None:

@@ -13,6 +13,7 @@ schema, e.g. that the build context and Dockerfile exist (the tests below check 
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -126,3 +127,15 @@ def test_service_matches_its_image(compose: dict[str, Any], stages: list[df.Stag
         assert DURATION.match(spec["healthcheck"][key]), spec["healthcheck"][key]
     assert spec["restart"] == "unless-stopped"
     assert all(isinstance(v, str) for v in env.values()), "environment values are strings"
+
+
+@pytest.mark.parametrize("service", ["cnnserve", "cnnserve-cpu"])
+def test_workers_follow_the_cpu_limit(compose: dict[str, Any], service: str) -> None:
+    spec = compose["services"][service]
+    assert spec["environment"]["CNNSERVE_WORKERS"] == "0", "0: a worker per CPU of the limit"
+    limits = spec["deploy"]["resources"]["limits"]
+    cpus = float(limits["cpus"])
+    units = {"k": 2**10, "m": 2**20, "g": 2**30}
+    memory = float(limits["memory"][:-1]) * units[limits["memory"][-1].lower()]
+    # Each worker holds every model: 1.4-2.9 GiB for the default set (docs/service.md).
+    assert memory >= math.ceil(cpus) * 2.5 * 2**30

@@ -259,3 +259,11 @@ def test_documented_build_commands_name_real_targets_and_arguments(stages: list[
             assert target in targets, f"{line!r}: no stage {target}"
         for arg in re.findall(r"--build-arg[ =](\w+)=", line):
             assert arg in args, f"{line!r}: the Dockerfile declares no ARG {arg}"
+
+
+@pytest.mark.parametrize("target", RUNTIME_TARGETS)
+def test_runtime_images_run_a_worker_per_usable_cpu(stages: list[df.Stage], target: str) -> None:
+    env = df.environment(stages, df.stage(stages, target))
+    # 0: one server process per CPU the container may use (affinity and its cgroup's CPU quota).
+    assert env["CNNSERVE_WORKERS"] == "0"
+    assert "CNNSERVE_INTRA_OP_THREADS" not in env, "ONNX Runtime's threads: the CPUs divided among the workers"

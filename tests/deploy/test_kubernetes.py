@@ -14,6 +14,7 @@ anything about a real cluster (storage classes, the GPU device plugin).
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -214,3 +215,44 @@ def test_inference_service_is_a_v2_predictor_on_the_same_image(stages: list[df.S
     image_env = df.environment(stages, df.stage(stages, "gpu"))
     assert env["CNNSERVE_PROVIDERS"] == image_env["CNNSERVE_PROVIDERS"]
     assert isvc["spec"]["predictor"]["minReplicas"] >= 1 and isvc["spec"]["predictor"]["enableServiceLinks"] is False
+
+
+# ------------------------------------------------------------------------------------ workers
+
+GIB_PER_WORKER = 2.5  # what the memory limit leaves each worker at least (docs/service.md: 1.4-2.9 GiB measured)
+
+
+def _quantity(value: str) -> float:
+    """A Kubernetes quantity in base units (cores, bytes)."""
+    units = {"m": 1e-3, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 1e3, "M": 1e6, "G": 1e9}
+    for suffix in sorted(units, key=len, reverse=True):
+        if value.endswith(suffix):
+            return float(value[: -len(suffix)]) * units[suffix]
+    return float(value)
+
+
+def _workers_from_the_cpu_limit(container: dict[str, Any], resources: dict[str, Any]) -> None:
+    (workers,) = [e for e in container["env"] if e["name"] == "CNNSERVE_WORKERS"]
+    field = workers["valueFrom"]["resourceFieldRef"]
+    assert field == {"containerName": container["name"], "resource": "limits.cpu", "divisor": "1"}
+    cpus = _quantity(resources["limits"]["cpu"])
+    assert resources["requests"]["cpu"] == resources["limits"]["cpu"], "the autoscaler's request is the workers' CPUs"
+    # The downward API rounds the limit up to whole CPUs: that many workers, each with every model.
+    memory = _quantity(resources["limits"]["memory"])
+    assert memory >= math.ceil(cpus) * GIB_PER_WORKER * 2**30, "memory for every worker's models"
+    assert _quantity(resources["requests"]["memory"]) <= memory
+
+
+def test_deployment_runs_a_worker_per_cpu_of_its_limit() -> None:
+    container = _container()
+    _workers_from_the_cpu_limit(container, container["resources"])
+    volumes = {v["name"]: v for v in by_kind("Deployment")["spec"]["template"]["spec"]["volumes"]}
+    tmp = next(m["name"] for m in container["volumeMounts"] if m["mountPath"] == "/tmp")
+    assert _quantity(volumes[tmp]["emptyDir"]["sizeLimit"]) >= 256 * 2**20, "room for the workers' metrics files"
+
+
+def test_kserve_predictor_runs_a_worker_per_cpu_of_its_limit() -> None:
+    runtime, isvc = _kserve()["ServingRuntime"], _kserve()["InferenceService"]
+    (container,) = runtime["spec"]["containers"]
+    _workers_from_the_cpu_limit(container, container["resources"])
+    _workers_from_the_cpu_limit(container, isvc["spec"]["predictor"]["model"]["resources"])

@@ -83,3 +83,23 @@ def test_cli_rejects_bad_flags(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--port", "99999"])
     assert info.value.code == 2
     assert "port" in capsys.readouterr().err
+
+
+def test_workers_and_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    s = Settings()
+    assert s.workers == 0 and s.intra_op_threads == 0 and s.fast_path  # 0: derived from the usable CPUs
+    monkeypatch.setenv("CNNSERVE_WORKERS", "3")
+    monkeypatch.setenv("CNNSERVE_FAST_PATH", "false")
+    s = Settings()
+    assert s.workers == 3 and not s.fast_path
+    monkeypatch.setenv("CNNSERVE_WORKERS", "-1")
+    with pytest.raises(ValidationError) as info:
+        Settings()
+    assert "workers" in str(info.value)
+
+
+def test_cli_workers_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--workers", "-2"])
+    assert info.value.code == 2
+    assert "workers" in capsys.readouterr().err
