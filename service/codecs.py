@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 
 from .dataplane import Inference, elapsed_ms, top_k
@@ -111,8 +112,12 @@ async def _read_multipart(
                     images.append(await value.read())
                 else:
                     overrides[key] = value
-    except StarletteHTTPException as exc:  # Starlette's multipart parser reports limits and syntax this way
+    # Starlette's parser reports limits and syntax as an HTTPException behind its router, and as the
+    # MultiPartException itself where no router ran (the fast path): both are the client's fault.
+    except StarletteHTTPException as exc:
         raise InvalidInput(f"malformed multipart body: {exc.detail}") from None
+    except MultiPartException as exc:
+        raise InvalidInput(f"malformed multipart body: {exc.message}") from None
     if not images:
         raise InvalidInput("the multipart body holds no file: send the image(s) as file field(s)")
     return PredictPayload(_options(query, overrides, path_model), images=images)

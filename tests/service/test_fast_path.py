@@ -151,6 +151,11 @@ def _cases(cards: dict, grey: str, rgb: str) -> dict[str, tuple[str, str, Callab
                 "headers": AUTH,
             },
         ),
+        "predict multipart without a boundary": (
+            "POST",
+            "/predict",
+            lambda: {"content": png, "headers": {**AUTH, "content-type": "multipart/form-data"}},
+        ),
         "predict base64": (
             "POST",
             f"/models/{rgb}/predict",
