@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 
 from fastapi import Depends, FastAPI
 from starlette.types import Receive, Scope, Send
@@ -62,11 +62,10 @@ class ServiceApp(FastAPI):
         await super().__call__(scope, receive, send)
 
 
-def create_app(settings: Settings | None = None, group: WorkerGroup | None = None) -> ServiceApp:
-    settings = settings if settings is not None else Settings()
-    if group is not None and os.environ.get("PROMETHEUS_MULTIPROC_DIR") != str(group.metrics_dir):
-        raise RuntimeError("a worker of a group needs PROMETHEUS_MULTIPROC_DIR set to the group's metrics folder")
-    app_metrics = Metrics(group.metrics_dir if group is not None else None)
+def _lifespan(
+    settings: Settings, app_metrics: Metrics, group: WorkerGroup | None
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Models loaded in the background (the server is live at once), readiness, the loop-lag watcher."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -97,9 +96,22 @@ def create_app(settings: Settings | None = None, group: WorkerGroup | None = Non
                 await lag_watcher
             await manager.stop()
 
+    return lifespan
+
+
+def create_app(settings: Settings | None = None, group: WorkerGroup | None = None) -> ServiceApp:
+    settings = settings if settings is not None else Settings()
+    if group is not None and os.environ.get("PROMETHEUS_MULTIPROC_DIR") != str(group.metrics_dir):
+        raise RuntimeError("a worker of a group needs PROMETHEUS_MULTIPROC_DIR set to the group's metrics folder")
+    app_metrics = Metrics(group.metrics_dir if group is not None else None)
     # /docs and /redoc come from the page router, on vendored files (FastAPI's own load them from a CDN).
     app = ServiceApp(
-        title="cnnserve", version=__version__, description=DESCRIPTION, lifespan=lifespan, docs_url=None, redoc_url=None
+        title="cnnserve",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=_lifespan(settings, app_metrics, group),
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.metrics = app_metrics

@@ -62,7 +62,13 @@ class Metrics:
     def __init__(self, multiprocess_dir: Path | None = None) -> None:
         self._multiprocess_dir = multiprocess_dir
         self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
+        self._add_http_series(self.registry)
+        self._add_model_series(self.registry)
+        self._add_view_series(self.registry)
+        self._models: dict[str, ModelMetrics] = {}
+        self._request_children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
+
+    def _add_http_series(self, r: CollectorRegistry) -> None:
         self.requests = Counter("cnnserve_requests", "HTTP requests", ["model", "route", "status"], registry=r)
         self.request_seconds = Histogram(
             "cnnserve_request_duration_seconds",
@@ -74,6 +80,14 @@ class Metrics:
         self.errors = Counter(
             "cnnserve_request_errors", "HTTP requests answered 4xx/5xx", ["model", "route", "status"], registry=r
         )
+        self.loop_lag = Histogram(
+            "cnnserve_event_loop_lag_seconds",
+            "how late the event loop ran a timer (the wait for a turn on it)",
+            buckets=_LAG_BUCKETS,
+            registry=r,
+        )
+
+    def _add_model_series(self, r: CollectorRegistry) -> None:
         self.batch_size = Histogram(
             "cnnserve_batch_size",
             "inputs per session.run (dynamic batching)",
@@ -104,13 +118,16 @@ class Metrics:
             ["model", "variant"],
             registry=r,
         )
-        self.loop_lag = Histogram(
-            "cnnserve_event_loop_lag_seconds",
-            "how late the event loop ran a timer (the wait for a turn on it)",
-            buckets=_LAG_BUCKETS,
+        self.model_ready = Gauge(
+            "cnnserve_model_ready",
+            "1 when the model serves, 0 otherwise",
+            ["model"],
             registry=r,
+            multiprocess_mode="livemin",
         )
-        # The views (service/visualize); their requests are counted by route like every other.
+
+    def _add_view_series(self, r: CollectorRegistry) -> None:
+        """The views (service/visualize); their requests are counted by route like every other."""
         self.view_seconds = Histogram(
             "cnnserve_view_duration_seconds",
             "time to compute a view's answer",
@@ -127,15 +144,6 @@ class Metrics:
             ["model"],
             registry=r,
         )
-        self.model_ready = Gauge(
-            "cnnserve_model_ready",
-            "1 when the model serves, 0 otherwise",
-            ["model"],
-            registry=r,
-            multiprocess_mode="livemin",
-        )
-        self._models: dict[str, ModelMetrics] = {}
-        self._request_children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
 
     def model(self, name: str) -> ModelMetrics:
         if name not in self._models:
