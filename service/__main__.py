@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from .app import create_app
 from .cpus import plan
 from .logs import configure_logging
+from .server import uvicorn_config
 from .settings import Settings
 from .supervisor import Supervisor
 
@@ -47,14 +48,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     if cpus.workers > 1:
         raise SystemExit(Supervisor(settings).run())
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        access_log=settings.access_log,
-        timeout_graceful_shutdown=settings.graceful_shutdown_s,
-    )
+    server = uvicorn.Server(uvicorn_config(create_app(settings), settings, host=settings.host, port=settings.port))
+    server.run()
+    if not server.started:  # as uvicorn.run: the app's startup failed
+        raise SystemExit(3)
 
 
 if __name__ == "__main__":

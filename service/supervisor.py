@@ -1,8 +1,9 @@
 """``CNNSERVE_WORKERS`` server processes on one port, and the small supervisor that keeps them serving.
 
 Each worker is a whole server (``create_app`` under uvicorn) with its own sessions and batch
-queues; the kernel hands each new connection to one of the workers accepting on the shared
-socket. What holds for one process holds for the group:
+queues, listening on its own socket bound to the port with ``SO_REUSEPORT`` (:func:`bind_port`):
+the kernel spreads new connections evenly over the workers. What holds for one process holds for
+the group:
 
 * ``/metrics`` adds up every worker's series: the supervisor makes a private temporary folder
   for prometheus_client's multiprocess files (``PROMETHEUS_MULTIPROC_DIR``) and removes a dead
@@ -14,8 +15,8 @@ socket. What holds for one process holds for the group:
   the supervisor waits for them, kills what is left after the grace period and a margin, removes
   the folder and exits 0;
 * a worker that exits while the service runs is replaced under the same number; the replacement
-  loads its models before it takes connections, and one that keeps failing at once is restarted
-  less and less often (up to every 30 s);
+  loads its models before it listens (until then the kernel gives its share to the others), and
+  one that keeps failing at once is restarted less and less often (up to every 30 s);
 * every log line names its process (``[worker 1]``, ``[supervisor]``);
 * a worker whose supervisor dies (even by SIGKILL) gets SIGTERM from the kernel and drains too
   (Linux's ``PR_SET_PDEATHSIG``): no orphan keeps serving on the port.
@@ -48,6 +49,7 @@ from prometheus_client.multiprocess import mark_process_dead
 
 from .logs import configure_logging
 from .readiness import WorkerGroup, status_path
+from .server import uvicorn_config
 from .settings import Settings
 
 __all__ = ["Supervisor", "run_worker"]
@@ -72,20 +74,36 @@ def _stop_with(supervisor: int) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def run_worker(settings: Settings, group: WorkerGroup, sock: socket.socket, supervisor: int) -> None:
-    """A worker process: the app of ``create_app`` under uvicorn, accepting on the supervisor's socket."""
+def bind_port(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``(host, port)`` with ``SO_REUSEPORT``, not listening yet.
+
+    The supervisor holds one to reserve the port (and resolve port 0); each worker binds its own to
+    the same address and listens on it once its app has started: the kernel then spreads new
+    connections evenly over the workers' sockets. (Workers accepting from one shared socket take
+    them unevenly: whichever wakes first accepts every connection waiting, 61 of 64 measured.)
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def run_worker(settings: Settings, group: WorkerGroup, address: tuple[str, int], supervisor: int) -> None:
+    """A worker process: the app of ``create_app`` under uvicorn, listening on its own socket at ``address``."""
     from .app import create_app  # in the worker: PROMETHEUS_MULTIPROC_DIR is set before metrics exist
 
     _stop_with(supervisor)
     configure_logging(settings.log_level, f"worker {group.index}")
-    config = uvicorn.Config(
-        create_app(settings, group),
-        log_config=None,  # the root logger's format, with the worker's number
-        log_level=settings.log_level,
-        access_log=settings.access_log,
-        timeout_graceful_shutdown=settings.graceful_shutdown_s,
-    )
-    uvicorn.Server(config).run(sockets=[sock])
+    # The root logger's format, with the worker's number.
+    config = uvicorn_config(create_app(settings, group), settings, log_config=None)
+    with bind_port(*address) as sock:  # uvicorn listens on it once the app has started
+        uvicorn.Server(config).run(sockets=[sock])
 
 
 class Supervisor:
@@ -108,14 +126,12 @@ class Supervisor:
             group.status_dir.mkdir()
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(group.metrics_dir)  # inherited by every worker
             logger.info("%d workers; their metrics and status files in %s", self.settings.workers, folder)
-            config = uvicorn.Config(
-                "service.app:create_app", host=self.settings.host, port=self.settings.port, log_config=None
-            )
-            with config.bind_socket() as sock, self._signals() as wakeup:
-                sock.listen(config.backlog)  # connections queue while the workers start
+            with bind_port(self.settings.host, self.settings.port) as reserved, self._signals() as wakeup:
+                address = reserved.getsockname()[:2]
+                logger.info("serving on http://%s:%d", *address)
                 for index in range(self.settings.workers):
-                    self._start(WorkerGroup(index, self.settings.workers, folder), sock)
-                self._supervise(folder, sock, wakeup)
+                    self._start(WorkerGroup(index, self.settings.workers, folder), address)
+                self._supervise(folder, address, wakeup)
                 self._stop_all()
             return 0
         finally:
@@ -143,9 +159,11 @@ class Supervisor:
             receive.close()
             notify.close()
 
-    def _start(self, group: WorkerGroup, sock: socket.socket) -> None:
+    def _start(self, group: WorkerGroup, address: tuple[str, int]) -> None:
         process = _SPAWN.Process(
-            target=run_worker, args=(self.settings, group, sock, os.getpid()), name=f"cnnserve-worker-{group.index}"
+            target=run_worker,
+            args=(self.settings, group, address, os.getpid()),
+            name=f"cnnserve-worker-{group.index}",
         )
         process.start()
         self._workers[group.index] = process
@@ -154,7 +172,7 @@ class Supervisor:
             "worker %d started (pid %s)%s", group.index, process.pid, " as a replacement" if group.replacement else ""
         )
 
-    def _supervise(self, folder: Path, sock: socket.socket, wakeup: socket.socket) -> None:
+    def _supervise(self, folder: Path, address: tuple[str, int], wakeup: socket.socket) -> None:
         while not self._stopping:
             now = time.monotonic()
             timeout = min([1.0, *(max(0.0, at - now) for at in self._restart_at.values())])
@@ -169,7 +187,7 @@ class Supervisor:
             for index, at in list(self._restart_at.items()):
                 if time.monotonic() >= at:
                     del self._restart_at[index]
-                    self._start(WorkerGroup(index, self.settings.workers, folder, replacement=True), sock)
+                    self._start(WorkerGroup(index, self.settings.workers, folder, replacement=True), address)
 
     def _exited(self, index: int, process: BaseProcess, folder: Path) -> None:
         """Forget a worker that exited; its replacement starts at once, or later if it keeps failing."""
