@@ -6,9 +6,9 @@ waited ``max_queue_delay_microseconds``; a request is never split across batches
 one at a time per model, in a worker thread, so the event loop keeps accepting requests (and
 filling the next batch) while one runs; a batch expected to take less than ``INLINE_RUN_S``
 (LeNet-5's, up to a full batch) runs on the event loop instead, since handing it to a thread and
-back costs two thread switches and buys no parallelism when every core is busy. Each caller gets the rows of the outputs that belong to
-its inputs: the model computes every row independently, so the results are the same as
-one-at-a-time inference.
+back costs two thread switches and buys no parallelism when every core is busy. Each caller
+gets the rows of the outputs that belong to its inputs: the model computes every row
+independently, so the results are the same as one-at-a-time inference.
 
 A full queue (``max_queue_size`` requests) refuses new requests with :class:`QueueFull`
 (503 + ``Retry-After``): memory stays bounded whatever the load.
