@@ -72,10 +72,12 @@ COPY service/ service/
 COPY deploy/healthcheck.py ./
 COPY --from=repository /model_repository/ /models/
 # HOME: the user has none, and ONNX Runtime keeps a file there (/tmp is writable in compose and k8s).
+# ORT_DISABLE_TELEMETRY: no usage telemetry from ONNX Runtime (service/__init__.py sets it too).
 # CNNSERVE_WORKERS=0: one server process per CPU the container may use (its CPU limit, docker --cpus);
 # the supervisor keeps the workers' metrics and status files in a folder of its own under /tmp.
 ENV PATH=/opt/venv/bin:$PATH \
     HOME=/tmp \
+    ORT_DISABLE_TELEMETRY=1 \
     CNNSERVE_REPOSITORY=/models \
     CNNSERVE_HOST=0.0.0.0 \
     CNNSERVE_PORT=8000 \
@@ -127,10 +129,12 @@ COPY service/ service/
 COPY deploy/healthcheck.py ./
 COPY --from=repository /model_repository/ /models/
 # HOME: the user has none, and ONNX Runtime keeps a file there (/tmp is writable in compose and k8s).
+# ORT_DISABLE_TELEMETRY: no usage telemetry from ONNX Runtime (service/__init__.py sets it too).
 # CNNSERVE_WORKERS=0: one server process per CPU the container may use (its CPU limit), each with its
 # own sessions on the GPU; the supervisor keeps the workers' metrics and status files under /tmp.
 ENV PATH=/opt/venv/bin:$PATH \
     HOME=/tmp \
+    ORT_DISABLE_TELEMETRY=1 \
     CNNSERVE_REPOSITORY=/models \
     CNNSERVE_HOST=0.0.0.0 \
     CNNSERVE_PORT=8000 \

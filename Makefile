@@ -7,6 +7,8 @@ CHECKPOINTS ?= runs
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 BUILD_LOG ?= runs/build.log
+# No usage telemetry from ONNX Runtime in the build, the tests or the benchmarks (service/__init__.py).
+export ORT_DISABLE_TELEMETRY ?= 1
 
 .PHONY: setup serve repository zoo test bench screenshots clean
 
