@@ -28,9 +28,10 @@ from typing import Any
 import numpy as np
 
 from .config import BenchConfig
+from .load import servers
 from .loadgen import HttpRequest, SyncConnection
 from .payloads import IMAGE_KINDS, image_payload, photo, prepare, tensor_payload
-from .server import HOST, ServerProcess
+from .server import HOST
 from .stats import Distribution, Target, median
 
 __all__ = ["OverheadResult", "OverheadRow", "run"]
@@ -188,27 +189,17 @@ def measure_model(model: str, config: BenchConfig, repository: Path, log_dir: Pa
     session = bare_session(path)
     feed = {session.get_inputs()[0].name: tensor}
     settings = {label: {"variants": "fp32", **extra} for label, extra in SERVERS.items()}
-    servers = {
-        label: ServerProcess(
-            repository, settings=s, log_path=log_dir / f"overhead-{model}-{label}.log", name=f"server ({label})"
-        )
-        for label, s in settings.items()
-    }
-    for server in servers.values():
-        server.start()
-    try:
-        for server in servers.values():
-            server.wait_ready(config.server_start_timeout_s, expected={model})
-        cases: list[tuple[str, str, HttpRequest, str, int]] = []
-        for label in servers:
-            kinds = list(payloads) if label == "card" else ["tensor"]
-            for kind in kinds:
-                p = payloads[kind]
-                cases.append((label, kind, p.request, p.description, p.bytes))
-            cases.append((label, "healthz", HttpRequest.get("/healthz"), "GET /healthz", 0))
-        samples = {(label, kind): _Samples() for label, kind, *_ in cases}
-        connections = {label: SyncConnection(HOST, s.port) for label, s in servers.items()}
-        encoded = {(label, kind): request.encode(HOST, servers[label].port) for label, kind, request, *_ in cases}
+    cases: list[tuple[str, str, HttpRequest, str, int]] = []
+    for label in settings:
+        kinds = list(payloads) if label == "card" else ["tensor"]
+        for kind in kinds:
+            p = payloads[kind]
+            cases.append((label, kind, p.request, p.description, p.bytes))
+        cases.append((label, "healthz", HttpRequest.get("/healthz"), "GET /healthz", 0))
+    samples = {(label, kind): _Samples() for label, kind, *_ in cases}
+    with servers(repository, settings, log_dir, f"overhead-{model}", config, {model}) as started:
+        connections = {label: SyncConnection(HOST, s.port) for label, s in started.items()}
+        encoded = {(label, kind): request.encode(HOST, started[label].port) for label, kind, request, *_ in cases}
         try:
             for (label, _kind), data in encoded.items():  # warm-up: connections, code paths, caches
                 for _ in range(3):
@@ -226,9 +217,6 @@ def measure_model(model: str, config: BenchConfig, repository: Path, log_dir: Pa
         finally:
             for connection in connections.values():
                 connection.close()
-    finally:
-        for server in servers.values():
-            server.stop()
     rows = [
         samples[(label, kind)].row(model, label, kind, description, size) for label, kind, _, description, size in cases
     ]

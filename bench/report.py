@@ -446,6 +446,16 @@ def _startup_section(r: StartupResult) -> str:
 # ------------------------------------------------------------------------------------------ plots
 
 
+def _save(fig: Any, path: Path) -> bool:
+    """Write ``fig`` as a PNG and free it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
 def _plot_runtime(r: RuntimeResult, path: Path) -> bool:
     import matplotlib.pyplot as plt
 
@@ -462,10 +472,7 @@ def _plot_runtime(r: RuntimeResult, path: Path) -> bool:
     ax.set_xticks([j + width * (len(threads) - 1) / 2 for j in range(len(models))], models, rotation=35, ha="right")
     ax.set_ylabel("ONNX Runtime / PyTorch speed, batch 1")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+    return _save(fig, path)
 
 
 def _plot_batching(r: BatchingResult, path: Path) -> bool:
@@ -504,10 +511,7 @@ def _plot_batching(r: BatchingResult, path: Path) -> bool:
         ax.set_xlabel("concurrent clients")
         ax.set_ylabel("requests per second")
         ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+    return _save(fig, path)
 
 
 def _plot_workers(r: WorkersResult, path: Path) -> bool:
@@ -528,10 +532,7 @@ def _plot_workers(r: WorkersResult, path: Path) -> bool:
     ax.set_xlabel("worker processes")
     ax.set_ylabel("requests per second")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+    return _save(fig, path)
 
 
 def _plots(results: Results, img: Path) -> dict[str, str]:

@@ -13,6 +13,7 @@ import httpx
 import uvicorn
 
 from service.app import create_app
+from service.server import uvicorn_config
 from service.settings import Settings
 
 
@@ -33,7 +34,7 @@ class LiveServer:
         self._socket.bind(("127.0.0.1", 0))
         self.port = self._socket.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="on")
+        config = uvicorn_config(self.app, settings, log_level="warning", lifespan="on")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True)
 
