@@ -18,9 +18,15 @@ BENCHMARKS = ("runtime", "overhead", "batching", "int8", "startup", "workers")
 
 # The service as it was before multi-process serving and the inference fast path (issue 16): one
 # process with every usable CPU as ONNX Runtime threads, spinning within a run, every request through
-# FastAPI's routing and dependency injection, and logged. The batching benchmark measures it side by
-# side with the new defaults.
-OLD_CONFIGURATION = {"workers": 1, "fast_path": False, "access_log": True, "ort_spinning": True}
+# FastAPI's routing and dependency injection, and logged, batches formed by Triton's rules alone. The
+# batching benchmark measures it side by side with the new defaults.
+OLD_CONFIGURATION = {
+    "workers": 1,
+    "fast_path": False,
+    "access_log": True,
+    "ort_spinning": True,
+    "batch_regroup": False,
+}
 
 # The default set of export.recipes.DEFAULT_SET, repeated here so reading it needs no import.
 DEFAULT_RUNTIME_MODELS = (

@@ -371,6 +371,7 @@ class ModelManager:
                 else card.batching.max_queue_delay_microseconds
             ),
             max_queue_size=s.max_queue_size,
+            regroup=s.batch_regroup,
         )
         metrics = self._metrics.model(card.name)
         batcher = DynamicBatcher(session.run, config, self._executor, metrics)

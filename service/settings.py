@@ -91,6 +91,12 @@ class Settings(BaseSettings):
     max_batch_size: int | None = Field(None, ge=1, description="override the cards' max_batch_size")
     max_queue_delay_microseconds: int | None = Field(None, ge=0, description="override the cards' queue delay")
     max_queue_size: int = Field(256, ge=1, description="requests waiting per model before 503 + Retry-After")
+    batch_regroup: bool = Field(
+        True,
+        description="after a batch that ran 2 ms or more, let the next one wait up to a quarter of that run for "
+        "the requests it answered to come back, so closed-loop clients keep filling batches instead of splitting "
+        "into two alternating groups (false: Triton's queue delay only)",
+    )
 
     max_body_bytes: int = Field(32 * 2**20, ge=1024, description="largest request body (413 above)")
     max_image_pixels: int = Field(40_000_000, ge=1, description="largest decoded image, width x height (413 above)")

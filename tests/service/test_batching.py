@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import tritonclient.http as triton
 
-from service.batching import BatchingConfig, DynamicBatcher
+from service.batching import REGROUP_SHARE, BatchingConfig, DynamicBatcher
 from service.errors import InferenceFailed, InvalidInput, QueueFull
 from service.metrics import Metrics
 
@@ -59,7 +59,7 @@ def executor():
 
 
 def test_config_validates() -> None:
-    assert BatchingConfig() == BatchingConfig(32, 500, 256)
+    assert BatchingConfig() == BatchingConfig(32, 500, 256, regroup=True)
     for bad in ({"max_batch_size": 0}, {"max_queue_delay_microseconds": -1}, {"max_queue_size": 0}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             BatchingConfig(**bad)
@@ -155,6 +155,59 @@ def test_a_failing_batch_fails_its_requests_and_the_batcher_goes_on(executor) ->
         return await batcher.submit(np.ones((1, 2), np.float32))
 
     np.testing.assert_array_equal(run(main()).outputs[0], np.full((1, 2), 3.0))
+
+
+RUN_S = 0.04  # a long run (it goes to the thread): REGROUP_SHARE of it is a 10 ms window
+
+
+def _closed_loop(executor, regroup: bool, clients: int = 6, rounds: int = 6) -> tuple[list[int], list[float]]:
+    """Batch sizes and queue waits when closed-loop clients send requests one after another; two start
+    first and the others 5 ms later, in the first run, so that they begin as two groups."""
+    model = FakeModel(seconds=RUN_S)
+    config = BatchingConfig(max_batch_size=8, max_queue_delay_microseconds=0, regroup=regroup)
+    batcher = DynamicBatcher(model, config, executor)
+    waits: list[float] = []
+
+    async def client(start_s: float) -> None:
+        await asyncio.sleep(start_s)
+        for _ in range(rounds):
+            waits.append((await batcher.submit(np.ones((1, 2), np.float32))).queue_s)
+            await asyncio.sleep(0.001)  # the client's side of the round trip
+
+    async def main() -> None:
+        await asyncio.gather(*(client(0.0 if i < 2 else 0.005) for i in range(clients)))
+
+    run(main())
+    return model.sizes, waits
+
+
+def test_without_regrouping_closed_loop_clients_stay_in_two_alternating_groups(executor) -> None:
+    sizes, _ = _closed_loop(executor, regroup=False)
+    assert sizes[:4] == [2, 4, 2, 4] and max(sizes) == 4  # Triton's rules: a batch never gathers all 6
+
+
+def test_regrouping_gathers_the_clients_into_one_batch(executor) -> None:
+    sizes, waits = _closed_loop(executor, regroup=True)
+    assert sizes == [2, 6, 6, 6, 6, 6, 4]  # the four that started late send their last request alone
+    assert max(waits) < RUN_S * (1 + REGROUP_SHARE) + 0.03  # behind one run and one window at most
+
+
+def test_regrouping_waits_at_most_its_share_of_the_run_for_clients_that_do_not_come_back(executor) -> None:
+    model = FakeModel(seconds=RUN_S)
+    batcher = DynamicBatcher(model, BatchingConfig(max_batch_size=8, max_queue_delay_microseconds=0), executor)
+
+    async def main() -> float:
+        await asyncio.gather(*(batcher.submit(np.ones((1, 2), np.float32)) for _ in range(2)))
+        return (await batcher.submit(np.ones((1, 2), np.float32))).queue_s  # only one of the two comes back
+
+    wait = run(main())
+    assert REGROUP_SHARE * RUN_S - 0.003 <= wait <= REGROUP_SHARE * RUN_S + 0.025
+    assert model.sizes == [2, 1]
+
+
+def test_regrouping_never_delays_a_lone_client(executor) -> None:
+    sizes, waits = _closed_loop(executor, regroup=True, clients=1)
+    assert sizes == [1] * 6 and max(waits) < 0.005  # the next request is the whole group: it leaves at once
 
 
 def _batch_histogram(text: str, model: str) -> tuple[float, float]:

@@ -43,6 +43,7 @@ def test_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "CNNSERVE_POLL_INTERVAL_S": "0.5",
         "CNNSERVE_VARIANTS": "fp32,int8",
         "CNNSERVE_MAX_QUEUE_DELAY_MICROSECONDS": "0",
+        "CNNSERVE_BATCH_REGROUP": "false",
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -52,6 +53,7 @@ def test_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (s.intra_op_threads, s.max_queue_size, s.max_body_bytes, s.max_image_pixels) == (2, 8, 4096, 1000)
     assert s.api_key is not None and s.api_key.get_secret_value() == "s3cret"
     assert s.poll_interval_s == 0.5 and s.variants == ["fp32", "int8"] and s.max_queue_delay_microseconds == 0
+    assert s.batch_regroup is False and Settings.model_fields["batch_regroup"].default is True
     assert "s3cret" not in repr(s)
 
 
