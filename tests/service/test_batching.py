@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import tritonclient.http as triton
 
-from service.batching import REGROUP_SHARE, BatchingConfig, DynamicBatcher
+from service.batching import REGROUP_SHARE, SHORTEST_WAIT_S, BatchingConfig, DynamicBatcher
 from service.errors import InferenceFailed, InvalidInput, QueueFull
 from service.metrics import Metrics
 
@@ -101,6 +101,22 @@ def test_a_lone_request_waits_the_delay_then_runs(executor) -> None:
     batcher = DynamicBatcher(model, BatchingConfig(max_batch_size=8, max_queue_delay_microseconds=30_000), executor)
     result = run(batcher.submit(np.ones((1, 2), np.float32)))
     assert result.queue_s >= 0.029 and model.sizes == [1]
+
+
+def test_a_delay_too_short_for_the_loops_timers_is_not_timed(executor) -> None:
+    model = FakeModel()
+    delay_us = int(SHORTEST_WAIT_S * 1e6) - 100
+    batcher = DynamicBatcher(model, BatchingConfig(max_batch_size=8, max_queue_delay_microseconds=delay_us), executor)
+
+    async def main() -> list[float]:
+        loop = asyncio.get_running_loop()
+        timers: list[float] = []
+        call_later = loop.call_later
+        loop.call_later = lambda delay, *args, **kwargs: timers.append(delay) or call_later(delay, *args, **kwargs)
+        await asyncio.gather(*(batcher.submit(np.ones((1, 2), np.float32)) for _ in range(3)))
+        return timers
+
+    assert run(main()) == [] and model.sizes == [3]  # no timer, and the requests of the same turn still batch
 
 
 def test_requests_are_never_split(executor) -> None:
