@@ -213,7 +213,8 @@ class DynamicBatcher:
 
     async def _work(self) -> None:
         try:
-            while self._queue or time.perf_counter() < self._regroup_until:
+            # An empty queue keeps the worker only for a regrouping wait that can be timed (none that would spin).
+            while self._queue or time.perf_counter() < self._regroup_until - SHORTEST_WAIT_S:
                 await self._wait_for_batch()
                 taken = self._take_batch()
                 if not taken:
