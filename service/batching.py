@@ -5,11 +5,11 @@ Requests (each a batch of one or more inputs) wait in a bounded FIFO queue. A ba
 waited ``max_queue_delay_microseconds`` (a wait shorter than ``SHORTEST_WAIT_S`` is not timed: the
 batch takes the requests read in the same turn of the event loop); a request is never split
 across batches. Batches run one at a time per model, in a worker thread, so the event loop keeps
-accepting requests (and filling the next batch) while one runs; a batch expected to take less than ``INLINE_RUN_S``
-(LeNet-5's, up to a full batch) runs on the event loop instead, since handing it to a thread and
-back costs two thread switches and buys no parallelism when every core is busy. Each caller
-gets the rows of the outputs that belong to its inputs: the model computes every row
-independently, so the results are the same as one-at-a-time inference.
+accepting requests (and filling the next batch) while one runs; a batch expected to take less
+than ``INLINE_RUN_S`` (LeNet-5's, up to a full batch) runs on the event loop instead, since
+handing it to a thread and back costs two thread switches and buys no parallelism when every
+core is busy. Each caller gets the rows of the outputs that belong to its inputs: the model
+computes every row independently, so the results are the same as one-at-a-time inference.
 
 One addition to Triton's rules, *regrouping* (``BatchingConfig.regroup``): after a batch that took
 ``INLINE_RUN_S`` or more, the next one waits up to ``REGROUP_SHARE`` of that run for as many inputs
