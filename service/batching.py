@@ -156,9 +156,8 @@ class DynamicBatcher:
             self._wake.set_result(None)
         return await request.future
 
-    def _batch_goal(self) -> tuple[float, int]:
+    def _batch_goal(self, now: float) -> tuple[float, int]:
         """When the next batch leaves at the latest, and the queued inputs that let it leave sooner."""
-        now = time.perf_counter()
         if now < self._regroup_until and self._queued_inputs < self._regroup_inputs:
             return self._regroup_until, self._regroup_inputs
         if self._queue and self._delay_s > 0:
@@ -167,8 +166,9 @@ class DynamicBatcher:
 
     async def _wait_for_batch(self) -> None:
         """Until the queue holds the inputs the next batch waits for, or its deadline."""
-        deadline, inputs = self._batch_goal()
-        remaining = deadline - time.perf_counter()
+        now = time.perf_counter()
+        deadline, inputs = self._batch_goal(now)
+        remaining = deadline - now
         if remaining < SHORTEST_WAIT_S or self._queued_inputs >= inputs:
             return
         loop = asyncio.get_running_loop()
