@@ -131,7 +131,8 @@ class BenchConfig:
             "batching_models": ("lenet5",),
             "concurrency": (1, 4),
             "batching_rounds": 1,
-            "batching_requests": 24,
+            # Enough that a run outlasts a few of the server's loop-lag samples (one per 25 ms), even at 5,000/s.
+            "batching_requests": 200,
             "batching_seconds": 2.0,
             "healthz_interval_s": 0.02,
             "int8_models": ("lenet5",),
