@@ -64,7 +64,8 @@ def all_ready(models: Any, expected: set[str] | None = None, variants: set[str] 
 
 
 class ServerProcess:
-    """``python -m service`` against ``repository`` with ``settings`` as ``CNNSERVE_*`` variables."""
+    """``python -m service`` against ``repository`` with ``settings`` as ``CNNSERVE_*`` variables, run from the
+    checkout ``root`` (this one unless another is given: ``python -m bench.profile --against``)."""
 
     def __init__(
         self,
@@ -73,8 +74,10 @@ class ServerProcess:
         settings: Mapping[str, object] | None = None,
         log_path: Path | None = None,
         name: str = "server",
+        root: Path = ROOT,
     ) -> None:
         self.repository = Path(repository)
+        self.root = Path(root)
         self.settings = dict(settings or {})
         self.name = name
         self.log_path = log_path
@@ -88,7 +91,7 @@ class ServerProcess:
     def environment(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CNNSERVE_")}
         env.update({f"CNNSERVE_{k.upper()}": _env_value(v) for k, v in self.settings.items()})
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.root), env.get("PYTHONPATH")]))
         return env
 
     def start(self) -> ServerProcess:
@@ -110,7 +113,7 @@ class ServerProcess:
         self.started_at = time.perf_counter()
         self.process = subprocess.Popen(
             command,
-            cwd=ROOT,
+            cwd=self.root,
             env=self.environment(),
             stdin=subprocess.DEVNULL,
             stdout=self._log or subprocess.DEVNULL,

@@ -1,0 +1,186 @@
+"""``python -m bench.profile [--repository DIR] [--model lenet5] [--payload v2-binary] [--against CHECKOUT]``.
+
+Where a saturated server's CPU goes, per request. The server starts on ``DIR`` with its defaults
+(``--set KEY=VALUE`` changes a ``CNNSERVE_*`` setting), a closed-loop load of ``--concurrency``
+clients runs for ``--seconds`` with every answer checked, and its CPU per request is read from
+``/proc`` (every thread of every process). A second load of the same length runs under py-spy,
+which samples every process of the server (``--subprocesses``, ``--nonblocking``: the samples
+do not stop it). Each sample goes to the part of a request its innermost known frame belongs
+to (:data:`PARTS`), and a part's share of the samples times the CPU per request is what it costs.
+
+``--against CHECKOUT`` profiles another checkout of the project (``git worktree add ../old REV``)
+the same way, in turn with this one, for a before/after table: the closing note of issue 16
+compares the service before its multi-process work with the service after it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from .load import Load, load_for
+from .loadgen import LoadResult, run_load
+from .machine import describe_machine, load_average
+from .overhead import bare_session, model_file
+from .payloads import PAYLOADS
+from .server import HOST, ROOT, ServerProcess
+
+__all__ = ["PARTS", "Profile", "attribute", "main", "profile", "table"]
+
+# The parts of a request, each by the frames that belong to it (py-spy's "function (file:line)").
+# A sample goes to the first part, in this order, that its innermost matching frame names: the
+# innermost known frame is the work itself, what calls it is how the request got there.
+PARTS: tuple[tuple[str, str], ...] = (
+    ("session.run", r"onnxruntime"),
+    ("JSON and pydantic", r"pydantic|/json/"),
+    ("numpy", r"numpy"),
+    ("thread hand-off", r"concurrent/futures|threading\.py|to_thread|run_in_threadpool"),
+    ("batching", r"service/batching\.py"),
+    ("endpoint (service code)", r"service/(?:routers/)?(?!middleware|server|fastpath|app|deps|supervisor)\w+\.py"),
+    ("fast path dispatch", r"service/fastpath\.py"),
+    ("routing, dependencies, middleware", r"starlette/|fastapi/|contextlib|service/(?:middleware|deps|app)\.py"),
+    ("metrics", r"prometheus_client"),
+    ("logging", r"logging/"),
+    ("HTTP protocol", r"uvicorn/|httptools|h11|service/server\.py"),
+    ("event loop and socket I/O", r"asyncio|uvloop|service/(?:supervisor|__main__)\.py"),
+)
+OTHER = "other (native code, garbage collection)"
+_PATTERNS = [(name, re.compile(pattern)) for name, pattern in PARTS]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One server under load: its throughput, CPU per request and that CPU split by part (microseconds)."""
+
+    label: str
+    requests_per_s: float
+    cpu_us: float
+    parts_us: dict[str, float]
+    samples: int
+
+
+def attribute(raw: str) -> Counter[str]:
+    """Samples per part of py-spy's raw output (a line per distinct stack, root first, then its count)."""
+    counts: Counter[str] = Counter()
+    for line in raw.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        counts[_part_of(stack.split(";"))] += int(count)
+    return counts
+
+
+def _part_of(frames: list[str]) -> str:
+    for frame in reversed(frames):
+        for name, pattern in _PATTERNS:
+            if pattern.search(frame):
+                return name
+    return OTHER
+
+
+def profile(server: ServerProcess, model: str, payload: str, concurrency: int, seconds: float, label: str) -> Profile:
+    """Load the ready ``server`` twice: once to read its CPU per request, once under py-spy to split it."""
+    card, path = model_file(server.repository, model)
+    load = load_for(model, payload, card, bare_session(path), size=16)
+    cpu_before = sum(server.thread_cpu_s().values())
+    result = _load(server, load, concurrency, seconds)
+    cpu_us = (sum(server.thread_cpu_s().values()) - cpu_before) / result.ok * 1e6
+    with tempfile.TemporaryDirectory() as work:
+        raw = Path(work) / "stacks.txt"
+        command = [_py_spy(), "record", "--pid", str(server.process.pid), "--subprocesses", "--nonblocking"]
+        command += ["--rate", "250", "--format", "raw", "--output", str(raw), "--duration", str(max(1, round(seconds)))]
+        spy = subprocess.Popen(
+            command,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        time.sleep(0.5)  # py-spy attaches to every process first
+        _load(server, load, concurrency, seconds + 1)
+        _, error = spy.communicate(timeout=seconds + 60)
+        if spy.returncode != 0 or not raw.exists():
+            raise RuntimeError(f"py-spy failed ({spy.returncode}): {error.decode(errors='replace')[-500:]}")
+        counts = attribute(raw.read_text())
+    total = sum(counts.values())
+    if total == 0:
+        raise RuntimeError("py-spy recorded no sample of the server")
+    parts = {name: counts[name] / total * cpu_us for name in [*(n for n, _ in PARTS), OTHER]}
+    return Profile(label, result.throughput, cpu_us, parts, total)
+
+
+def _load(server: ServerProcess, load: Load, concurrency: int, seconds: float) -> LoadResult:
+    result = asyncio.run(
+        run_load(
+            HOST,
+            server.port,
+            load.requests,
+            concurrency=concurrency,
+            max_requests=10**9,
+            max_seconds=seconds,
+            warmup_requests=4 * concurrency,
+            check=load.check,
+        )
+    )
+    if result.lost or result.wrong or not result.ok:
+        raise RuntimeError(f"{result.lost} requests lost, {result.wrong} answers wrong of {result.ok} under load")
+    return result
+
+
+def _py_spy() -> str:
+    found = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
+    if found is None:
+        raise SystemExit("error: py-spy is not installed: pip install -e '.[profile]'")
+    return found
+
+
+def table(profiles: list[Profile]) -> str:
+    """Markdown: microseconds of server CPU per request by part, a column per profile."""
+    lines = [
+        "| part (µs of server CPU per request) | " + " | ".join(p.label for p in profiles) + " |",
+        "|---" + "|---:" * len(profiles) + "|",
+    ]
+    for name in profiles[0].parts_us:
+        lines.append(f"| {name} | " + " | ".join(f"{p.parts_us[name]:.0f}" for p in profiles) + " |")
+    lines.append("| **in all** | " + " | ".join(f"**{p.cpu_us:.0f}**" for p in profiles) + " |")
+    lines.append("| requests/s | " + " | ".join(f"{p.requests_per_s:,.0f}" for p in profiles) + " |")
+    lines.append("| samples | " + " | ".join(f"{p.samples:,}" for p in profiles) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__.split("\n\n", 1)[1])
+    p.add_argument("--repository", type=Path, default=Path("model_repository"))
+    p.add_argument("--model", default="lenet5")
+    p.add_argument("--payload", choices=sorted(PAYLOADS), default="v2-binary")
+    p.add_argument("--concurrency", type=int, default=64)
+    p.add_argument("--seconds", type=float, default=10.0, help="each of the two loads (default: 10)")
+    p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--against", type=Path, default=None, help="another checkout to profile the same way")
+    args = p.parse_args(argv)
+    settings = dict(s.split("=", 1) for s in args.settings)
+    settings.setdefault("variants", "fp32")
+    machine = describe_machine()
+    print(f"{args.model}, {args.payload}, concurrency {args.concurrency}, settings {settings}")
+    print(f"{machine.cpu_model}, {machine.usable_cpus} usable CPUs, load {machine.load_average}\n")
+    profiles = []
+    checkouts = [(ROOT, "")] + ([(args.against.resolve(), " (--against)")] if args.against else [])
+    for root, role in checkouts:
+        checkout = describe_machine(root)
+        label = checkout.git_commit + (" (modified)" if checkout.git_dirty else "") + role
+        with ServerProcess(args.repository.resolve(), settings=settings, root=root, name=label) as server:
+            server.wait_ready(expected={args.model})
+            profiles.append(profile(server, args.model, args.payload, args.concurrency, args.seconds, label))
+    print(table(profiles))
+    print(f"\nload average at the end: {load_average()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""``python -m bench.profile``: py-spy's samples split into the parts of a request, and a real server profiled."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from bench.profile import OTHER, PARTS, attribute, main
+from bench.server import ROOT
+
+pytestmark = pytest.mark.xdist_group("servers")
+
+# Stacks as py-spy's raw format writes them: root first, ";" between frames, the sample count last.
+_MAIN = "<module> (service/__main__.py:58);run_worker (service/supervisor.py:106)"
+_ROUTE = "__call__ (fastapi/applications.py:1134);handle (starlette/routing.py:290)"
+RAW = f"""\
+{_MAIN};{_ROUTE};predict (service/routers/predict.py:116);read_predict (service/codecs.py:80);\
+model_validate_json (pydantic/main.py:847) 7
+{_MAIN};{_ROUTE};solve_dependencies (fastapi/dependencies/utils.py:600) 5
+{_MAIN};serve (service/fastpath.py:131);infer (service/dataplane.py:150);submit (service/batching.py:120);\
+run (onnxruntime/capi/onnxruntime_inference_collection.py:220) 3
+{_MAIN};data_received (uvicorn/protocols/http/httptools_impl.py:180) 2
+{_MAIN} 4
+process 123:"python -m service" 1
+not a stack line
+"""
+
+
+def test_each_sample_goes_to_its_innermost_known_frame() -> None:
+    counts = attribute(RAW)
+    assert counts == {
+        "JSON and pydantic": 7,  # the parse, not the routing around it
+        "routing, dependencies, middleware": 5,
+        "session.run": 3,
+        "HTTP protocol": 2,
+        "event loop and socket I/O": 4,  # uvloop's own C code, under the worker's loop
+        OTHER: 1,
+    }
+    assert set(counts) <= {name for name, _ in PARTS} | {OTHER}
+
+
+def test_a_real_server_profiled_against_a_checkout(quick_repository: Path, capsys: pytest.CaptureFixture) -> None:
+    main(["--repository", str(quick_repository), "--seconds", "1.5", "--concurrency", "8", "--against", str(ROOT)])
+    out = capsys.readouterr().out
+    header = re.search(r"^\| part \(µs of server CPU per request\) \| (.+) \|$", out, re.MULTILINE)
+    assert header is not None, out
+    assert header.group(1).endswith("(--against)") and header.group(1).count("|") == 1, "a column per checkout"
+    rows = dict(re.findall(r"^\| ([^|]+?) \| ([\d,*]+) \| [\d,*]+ \|$", out, re.MULTILINE))
+    value = {k.strip("*"): float(v.strip("*").replace(",", "")) for k, v in rows.items()}
+    parts = [name for name, _ in PARTS] + [OTHER]
+    assert set(parts) <= set(value), out
+    assert value["samples"] > 20 and value["requests/s"] > 0 and value["in all"] > 0
+    assert abs(sum(value[p] for p in parts) - value["in all"]) <= len(parts), "the parts add up to the whole"
+    assert value["HTTP protocol"] > 0, "every request goes through uvicorn"
+    assert value["routing, dependencies, middleware"] < value["in all"] / 2, "the inference fast path skips routing"
