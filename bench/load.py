@@ -32,14 +32,17 @@ __all__ = [
     "ModeResult",
     "Samples",
     "ceiling",
+    "drive",
     "load_for",
     "probabilities_of",
     "run_once",
+    "served",
     "servers",
     "summarize",
 ]
 
 LOOP_LAG = "cnnserve_event_loop_lag_seconds"
+WARMUP_PER_CONNECTION = 2  # requests each connection sends before a run is measured
 
 
 @dataclass(frozen=True)
@@ -104,29 +107,39 @@ def _add_buckets(
     return [(le, t + g) for (le, t), (_, g) in zip(total, gained, strict=True)] if total else gained
 
 
-def run_once(server: ServerProcess, load: Load, concurrency: int, config: BenchConfig, samples: Samples) -> None:
-    lag_before = server.histogram(LOOP_LAG)
-    warmup = 2 * concurrency
-    before, started = server.thread_cpu_s(), time.perf_counter()
-    result = asyncio.run(
+def drive(server: ServerProcess, load: Load, concurrency: int, max_requests: int, max_seconds: float) -> LoadResult:
+    """A closed-loop run of ``load`` against ``server``, every answer checked, after a warm-up of
+    :data:`WARMUP_PER_CONNECTION` requests per connection."""
+    return asyncio.run(
         run_load(
             HOST,
             server.port,
             load.requests,
             concurrency=concurrency,
-            max_requests=config.batching_requests,
-            max_seconds=config.batching_seconds,
-            warmup_requests=warmup,
+            max_requests=max_requests,
+            max_seconds=max_seconds,
+            warmup_requests=WARMUP_PER_CONNECTION * concurrency,
             check=load.check,
         )
     )
+
+
+def served(result: LoadResult) -> int:
+    """The requests the server answered during :func:`drive`, its warm-up's included as its CPU counters
+    include them: the divisor of the server's CPU per request."""
+    return result.ok + result.lost + WARMUP_PER_CONNECTION * result.concurrency
+
+
+def run_once(server: ServerProcess, load: Load, concurrency: int, config: BenchConfig, samples: Samples) -> None:
+    lag_before = server.histogram(LOOP_LAG)
+    before, started = server.thread_cpu_s(), time.perf_counter()
+    result = drive(server, load, concurrency, config.batching_requests, config.batching_seconds)
     after, elapsed = server.thread_cpu_s(), time.perf_counter() - started
     samples.runs.append(result)
     samples.loop_lag = _add_buckets(samples.loop_lag, server.histogram(LOOP_LAG), lag_before)
     # Cores over the whole call (warm-up included, as the CPU counters are): a share, not a sum.
     samples.cores.append({k: (after[k] - before[k]) / elapsed for k in after})
-    served = result.ok + result.lost + -(-warmup // concurrency) * concurrency
-    samples.cpu_ms.append(1e3 * sum(after[k] - before[k] for k in after) / served)
+    samples.cpu_ms.append(1e3 * sum(after[k] - before[k] for k in after) / served(result))
 
 
 def summarize(samples: Samples) -> ModeResult:

@@ -16,7 +16,6 @@ compares the service before its multi-process work with the service after it.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import re
 import shutil
 import subprocess
@@ -27,12 +26,12 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from .load import Load, load_for
-from .loadgen import LoadResult, run_load
+from .load import drive, load_for, served
+from .loadgen import LoadResult
 from .machine import describe_machine, load_average
 from .overhead import bare_session, model_file
 from .payloads import PAYLOADS
-from .server import HOST, ROOT, ServerProcess
+from .server import ROOT, ServerProcess
 
 __all__ = ["PARTS", "Profile", "attribute", "main", "profile", "table"]
 
@@ -54,6 +53,7 @@ PARTS: tuple[tuple[str, str], ...] = (
     ("event loop and socket I/O", r"asyncio|uvloop|service/(?:supervisor|__main__)\.py"),
 )
 OTHER = "other (native code, garbage collection)"
+_UNBOUNDED = 10**9  # requests: the loads stop on time
 _PATTERNS = [(name, re.compile(pattern)) for name, pattern in PARTS]
 
 
@@ -92,19 +92,15 @@ def profile(server: ServerProcess, model: str, payload: str, concurrency: int, s
     card, path = model_file(server.repository, model)
     load = load_for(model, payload, card, bare_session(path), size=16)
     cpu_before = sum(server.thread_cpu_s().values())
-    result = _load(server, load, concurrency, seconds)
-    cpu_us = (sum(server.thread_cpu_s().values()) - cpu_before) / result.ok * 1e6
+    result = _checked(drive(server, load, concurrency, _UNBOUNDED, seconds))
+    cpu_us = (sum(server.thread_cpu_s().values()) - cpu_before) / served(result) * 1e6
     with tempfile.TemporaryDirectory() as work:
         raw = Path(work) / "stacks.txt"
         command = [_py_spy(), "record", "--pid", str(server.process.pid), "--subprocesses", "--nonblocking"]
         command += ["--rate", "250", "--format", "raw", "--output", str(raw), "--duration", str(max(1, round(seconds)))]
-        spy = subprocess.Popen(
-            command,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        spy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         time.sleep(0.5)  # py-spy attaches to every process first
-        _load(server, load, concurrency, seconds + 1)
+        _checked(drive(server, load, concurrency, _UNBOUNDED, seconds + 1))
         _, error = spy.communicate(timeout=seconds + 60)
         if spy.returncode != 0 or not raw.exists():
             raise RuntimeError(f"py-spy failed ({spy.returncode}): {error.decode(errors='replace')[-500:]}")
@@ -116,19 +112,7 @@ def profile(server: ServerProcess, model: str, payload: str, concurrency: int, s
     return Profile(label, result.throughput, cpu_us, parts, total)
 
 
-def _load(server: ServerProcess, load: Load, concurrency: int, seconds: float) -> LoadResult:
-    result = asyncio.run(
-        run_load(
-            HOST,
-            server.port,
-            load.requests,
-            concurrency=concurrency,
-            max_requests=10**9,
-            max_seconds=seconds,
-            warmup_requests=4 * concurrency,
-            check=load.check,
-        )
-    )
+def _checked(result: LoadResult) -> LoadResult:
     if result.lost or result.wrong or not result.ok:
         raise RuntimeError(f"{result.lost} requests lost, {result.wrong} answers wrong of {result.ok} under load")
     return result
