@@ -155,9 +155,11 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{args.model}, {args.payload}, concurrency {args.concurrency}, settings {settings}")
     print(f"{machine.cpu_model}, {machine.usable_cpus} usable CPUs, load {machine.load_average}\n")
     profiles = []
-    checkouts = [(ROOT, "")] + ([(args.against.resolve(), " (--against)")] if args.against else [])
-    for root, role in checkouts:
-        checkout = describe_machine(root)
+    checkouts = [(ROOT, machine, "")]  # this checkout's commit is the machine's
+    if args.against is not None:
+        against = args.against.resolve()
+        checkouts.append((against, describe_machine(against), " (--against)"))
+    for root, checkout, role in checkouts:
         label = checkout.git_commit + (" (modified)" if checkout.git_dirty else "") + role
         with ServerProcess(args.repository.resolve(), settings=settings, root=root, name=label) as server:
             server.wait_ready(expected={args.model})
