@@ -10,7 +10,7 @@ BUILD_LOG ?= runs/build.log
 # No usage telemetry from ONNX Runtime in the build, the tests or the benchmarks (service/__init__.py).
 export ORT_DISABLE_TELEMETRY ?= 1
 
-.PHONY: setup serve repository zoo test bench screenshots clean
+.PHONY: setup serve repository catalog test bench screenshots clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,9 +35,10 @@ serve: setup
 repository: setup
 	$(PY) -m export build --repository $(REPO) --checkpoints $(CHECKPOINTS)
 
-# Every architecture's canonical summary as data, what the service serves at /zoo (a test checks it is current).
-zoo: setup
-	$(PY) -m models zoo --out service/zoo
+# The architecture catalog: every network's canonical summary as data, what the service serves at /zoo
+# (a test checks it is current).
+catalog: setup
+	$(PY) -m models catalog --out service/catalog
 
 test: setup
 	$(PY) -m pytest -n 2 --dist loadgroup -q

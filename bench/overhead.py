@@ -158,7 +158,7 @@ def _overhead_why(tensor: OverheadRow, healthz: OverheadRow | None, no_delay: Ov
 
 
 def bare_session(path: Path):
-    """A session with the server's options (``service.runtime``: all optimisations, default threads)."""
+    """A session with the server's options (``service.core.runtime``: all optimisations, default threads)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()

@@ -38,19 +38,25 @@ __all__ = ["PARTS", "Profile", "attribute", "main", "profile", "table"]
 # The parts of a request, each by the frames that belong to it (py-spy's "function (file:line)").
 # A sample goes to the first part, in this order, that its innermost matching frame names: the
 # innermost known frame is the work itself, what calls it is how the request got there.
+# Paths match the service's layout before and after it was split by part (service/http/..., issue 21),
+# so that ``--against`` an older checkout attributes its samples the same way.
+_SERVICE = r"service/(?:\w+/)*"
 PARTS: tuple[tuple[str, str], ...] = (
     ("session.run", r"onnxruntime"),
     ("JSON and pydantic", r"pydantic|/json/"),
     ("numpy", r"numpy"),
     ("thread hand-off", r"concurrent/futures|threading\.py|to_thread|run_in_threadpool"),
-    ("batching", r"service/batching\.py"),
-    ("endpoint (service code)", r"service/(?:routers/)?(?!middleware|server|fastpath|app|deps|supervisor)\w+\.py"),
-    ("fast path dispatch", r"service/fastpath\.py"),
-    ("routing, dependencies, middleware", r"starlette/|fastapi/|contextlib|service/(?:middleware|deps|app)\.py"),
+    ("batching", _SERVICE + r"batching\.py"),
+    ("endpoint (service code)", _SERVICE + r"(?!middleware|server|fastpath|inference|app|deps|supervisor)\w+\.py"),
+    ("inference route dispatch", _SERVICE + r"(?:fastpath|inference)\.py"),
+    (
+        "routing, dependencies, middleware",
+        r"starlette/|fastapi/|contextlib|" + _SERVICE + r"(?:middleware|deps|app)\.py",
+    ),
     ("metrics", r"prometheus_client"),
     ("logging", r"logging/"),
-    ("HTTP protocol", r"uvicorn/|httptools|h11|service/server\.py"),
-    ("event loop and socket I/O", r"asyncio|uvloop|service/(?:supervisor|__main__)\.py"),
+    ("HTTP protocol", r"uvicorn/|httptools|h11|" + _SERVICE + r"server\.py"),
+    ("event loop and socket I/O", r"asyncio|uvloop|" + _SERVICE + r"(?:supervisor|__main__)\.py"),
 )
 OTHER = "other (native code, garbage collection)"
 _UNBOUNDED = 10**9  # requests: the loads stop on time

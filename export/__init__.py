@@ -9,7 +9,7 @@
   :mod:`export.variants` (INT8 and float16, judged against float32)
 * :mod:`export.torchvision_import` - publish torchvision-format weights (``python -m export import-torchvision``)
 * :mod:`export.verify` - re-check a published repository
-* :mod:`export.report` - docs/model-zoo.md from the published cards
+* :mod:`export.report` - docs/published-models.md from the published cards
 
 Training lives in :mod:`training`, the repository's contract in :mod:`repository`.
 ``python -m export --help`` lists the commands.

@@ -136,24 +136,26 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def _add_report(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "report",
-        help="write docs/model-zoo.md from the published model cards",
+        help="write docs/published-models.md from the published model cards",
         description="One row per published model: parameters, MACs, test accuracy, training time, INT8 accuracy "
         "and speed, the command that reproduces it.",
     )
     p.add_argument("--repository", type=Path, default=Path("model_repository"), help="default: model_repository")
-    p.add_argument("--out", type=Path, default=Path("docs/model-zoo.md"), help="default: docs/model-zoo.md")
+    p.add_argument(
+        "--out", type=Path, default=Path("docs/published-models.md"), help="default: docs/published-models.md"
+    )
     add_output(p)
     return p
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from export.report import write_zoo_page
+    from export.report import write_published_page
     from repository import Repository
 
     if not Repository(args.repository).names():
         print(f"error: {args.repository} has no published model; run python -m export build first", file=sys.stderr)
         return 2
-    print(f"wrote {write_zoo_page(args.repository, args.out)}")
+    print(f"wrote {write_published_page(args.repository, args.out)}")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""``python -m export report``: ``docs/model-zoo.md`` from the published model cards.
+"""``python -m export report``: ``docs/published-models.md`` from the published model cards.
 
 One row per model of the repository (latest version): parameters and multiply-adds at the
 trained resolution, test top-1/top-5 (PyTorch at training, and again through ONNX Runtime),
@@ -16,7 +16,7 @@ from typing import Any
 
 from repository import ModelCard, Repository
 
-__all__ = ["write_zoo_page", "zoo_rows"]
+__all__ = ["write_published_page", "zoo_rows"]
 
 
 def _fmt_count(n: int) -> str:
@@ -119,7 +119,7 @@ def _table_row(r: dict[str, Any]) -> str:
     )
 
 
-def write_zoo_page(repository: Path, path: Path) -> Path:
+def write_published_page(repository: Path, path: Path) -> Path:
     repo = Repository(repository)
     cards = [repo.load_card(name) for name in repo.names()]
     from training.recipes import DEFAULT_SET

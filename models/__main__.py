@@ -1,4 +1,4 @@
-"""``python -m models list``, ``python -m models summary NAME`` and ``python -m models zoo --out DIR``."""
+"""``python -m models list``, ``python -m models summary NAME`` and ``python -m models catalog --out DIR``."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import sys
 import torch
 
 from . import InputSizeError, UnknownModelError, create_model, get_model_info, list_models
+from .catalog import write_catalog_folder
 from .summary import summarize
-from .zoo import write_zoo_folder
 
 
 def _shape(text: str) -> tuple[int, ...]:
@@ -55,13 +55,15 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="builder option, e.g. -o width_mult=0.5 (repeatable)",
     )
-    zoo = sub.add_parser("zoo", help="write every network's canonical summary as data (what the service serves)")
-    zoo.add_argument("--out", required=True, help="the folder to write (the service's: service/zoo)")
+    catalog = sub.add_parser(
+        "catalog", help="write the architecture catalog: every network's canonical summary as data (the service's /zoo)"
+    )
+    catalog.add_argument("--out", required=True, help="the folder to write (the service's: service/catalog)")
     return parser
 
 
-def _zoo(args: argparse.Namespace) -> str:
-    written = write_zoo_folder(args.out)
+def _catalog(args: argparse.Namespace) -> str:
+    written = write_catalog_folder(args.out)
     size = sum(p.stat().st_size for p in written)
     return f"{args.out}: {len(written) - 1} architectures and the index, {size / 2**20:.1f} MB"
 
@@ -93,7 +95,7 @@ def _summary(args: argparse.Namespace) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        print({"list": _list, "summary": _summary, "zoo": _zoo}[args.command](args))
+        print({"list": _list, "summary": _summary, "catalog": _catalog}[args.command](args))
     except (UnknownModelError, InputSizeError, ValueError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

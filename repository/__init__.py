@@ -5,7 +5,7 @@
 * :mod:`repository.store` - the folder layout, hashes, atomic writes and the reader;
 * :mod:`repository.publish` - the writer: a version staged, renamed into place, the card last;
 * :mod:`repository.triton` - Triton's ``config.pbtxt``, derived from the card;
-* :mod:`repository.zoo` - every architecture's canonical summary as data (``python -m models zoo``).
+* :mod:`repository.catalog` - every architecture's canonical summary as data (``python -m models catalog``).
 
 This package imports pydantic and the standard library only; every other package of the
 project may import it, and it imports none of them.
@@ -37,6 +37,7 @@ from .card import (
     VerificationRecord,
     VersionCard,
 )
+from .catalog import CATALOG_INDEX_FILE, ArchitectureEntry, CatalogFolder, CatalogIndex, PaperRecord, write_catalog
 from .store import (
     CARD_FILE,
     NAME_PATTERN,
@@ -48,20 +49,22 @@ from .store import (
     write_text_atomic,
 )
 from .summary import LayerRecord, SummaryRecord, render_markdown, render_text
-from .zoo import ZOO_INDEX_FILE, PaperRecord, ZooEntry, ZooFolder, ZooIndex, write_zoo
 
 __all__ = [
     "CARD_FILE",
     "CARD_FORMAT",
+    "CATALOG_INDEX_FILE",
     "NAME_PATTERN",
     "SAMPLES_DIR",
     "TRITON_CONFIG_FILE",
     "VARIANT_FILES",
-    "ZOO_INDEX_FILE",
     "AccuracyRecord",
     "Agreement",
     "Architecture",
+    "ArchitectureEntry",
     "Batching",
+    "CatalogFolder",
+    "CatalogIndex",
     "Digests",
     "FoldedPooling",
     "InputSpec",
@@ -84,13 +87,10 @@ __all__ = [
     "VariantJudgement",
     "VerificationRecord",
     "VersionCard",
-    "ZooEntry",
-    "ZooFolder",
-    "ZooIndex",
     "render_markdown",
     "render_text",
     "sha256_file",
+    "write_catalog",
     "write_json_atomic",
     "write_text_atomic",
-    "write_zoo",
 ]

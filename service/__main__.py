@@ -1,7 +1,7 @@
 """``python -m service [--repository DIR] [--host H] [--port P] [--workers N]``: serve the repository.
 
 Flags override the ``CNNSERVE_*`` environment; everything else is set there (docs/service.md).
-One worker runs in this process; several run under :class:`service.supervisor.Supervisor`.
+One worker runs in this process; several run under :class:`service.process.supervisor.Supervisor`.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ import uvicorn
 from pydantic import ValidationError
 
 from .app import create_app
-from .cpus import plan
-from .logs import configure_logging
-from .server import uvicorn_config
+from .core.cpus import plan
+from .observability.logs import configure_logging
+from .process.server import uvicorn_config
+from .process.supervisor import Supervisor
 from .settings import Settings
-from .supervisor import Supervisor
 
 logger = logging.getLogger("service")
 

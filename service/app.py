@@ -2,7 +2,7 @@
 
 Sessions are opened in the lifespan (in the background: the server is live at once and ready
 when a first model is), never at import time. A worker of a group (``group``, from
-:mod:`service.supervisor`) shares its metrics and readiness with the others; one that replaces a
+:mod:`service.process.supervisor`) shares its metrics and readiness with the others; one that replaces a
 worker that died loads its models before it takes connections, so the group keeps answering.
 """
 
@@ -14,25 +14,25 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 
 from fastapi import Depends, FastAPI
-from starlette.types import Receive, Scope, Send
 
-from . import __version__, gc_tuning
-from .catalog import ZooCatalog
-from .dataplane import DataPlane
-from .deps import require_api_key
-from .errors import install_error_handlers
-from .fastpath import FastPath
-from .loop_lag import watch_loop_lag
-from .metrics import Metrics, MetricsMiddleware
-from .middleware import BodyLimitMiddleware
-from .model_manager import ModelManager, ModelState
-from .openapi import install_openapi
-from .readiness import GroupReadiness, LocalReadiness, StatusFile, WorkerGroup
-from .routers import health, metrics, models, page, predict, v2, visualize, zoo
+from . import __version__
+from .core.catalog import ArchitectureCatalog
+from .core.dataplane import DataPlane
+from .core.model_manager import ModelManager, ModelState
+from .core.readiness import GroupReadiness, LocalReadiness, StatusFile, WorkerGroup
+from .http.deps import require_api_key
+from .http.errors import install_error_handlers
+from .http.inference import install_inference_routes
+from .http.middleware import BodyLimitMiddleware, MetricsMiddleware
+from .http.openapi import install_openapi
+from .http.routes import health, metrics, models, page, predict, v2, visualize, zoo
+from .observability.loop_lag import watch_loop_lag
+from .observability.metrics import Metrics
+from .process import gc_tuning
 from .settings import Settings
 from .visualize import Views
 
-__all__ = ["ServiceApp", "create_app"]
+__all__ = ["create_app"]
 
 DESCRIPTION = """\
 Serves the image classifiers of a cnnserve model repository with ONNX Runtime.
@@ -46,20 +46,6 @@ Serves the image classifiers of a cnnserve model repository with ONNX Runtime.
 
 Errors always have the shape `{"error": message, "code": reason, "status": http_status}`.
 """
-
-
-class ServiceApp(FastAPI):
-    """FastAPI, with the inference routes answered by :class:`FastPath` before its router (unless disabled)."""
-
-    fast_path: FastPath | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.fast_path is not None and scope["type"] == "http":
-            match = self.fast_path.match(scope)
-            if match is not None:
-                await self.fast_path.serve(match, scope, receive, send)
-                return
-        await super().__call__(scope, receive, send)
 
 
 def _lifespan(
@@ -99,13 +85,13 @@ def _lifespan(
     return lifespan
 
 
-def create_app(settings: Settings | None = None, group: WorkerGroup | None = None) -> ServiceApp:
+def create_app(settings: Settings | None = None, group: WorkerGroup | None = None) -> FastAPI:
     settings = settings if settings is not None else Settings()
     if group is not None and os.environ.get("PROMETHEUS_MULTIPROC_DIR") != str(group.metrics_dir):
         raise RuntimeError("a worker of a group needs PROMETHEUS_MULTIPROC_DIR set to the group's metrics folder")
     app_metrics = Metrics(group.metrics_dir if group is not None else None)
     # /docs and /redoc come from the page router, on vendored files (FastAPI's own load them from a CDN).
-    app = ServiceApp(
+    app = FastAPI(
         title="cnnserve",
         version=__version__,
         description=DESCRIPTION,
@@ -115,7 +101,7 @@ def create_app(settings: Settings | None = None, group: WorkerGroup | None = Non
     )
     app.state.settings = settings
     app.state.metrics = app_metrics
-    app.state.zoo = ZooCatalog()
+    app.state.zoo = ArchitectureCatalog()
 
     # Outermost last: metrics see every answer, the 413s of the body limit included.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
@@ -134,5 +120,5 @@ def create_app(settings: Settings | None = None, group: WorkerGroup | None = Non
     app.include_router(page.router)
     install_openapi(app)
     if settings.fast_path:
-        app.fast_path = FastPath(app.state, settings, app_metrics)
+        install_inference_routes(app, settings)
     return app

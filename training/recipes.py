@@ -4,7 +4,7 @@ A recipe is the whole of what training needs to know that is not data: optimizer
 rate and schedule, epochs, batch size and the resolution the digits are resized to. The
 numbers below were tuned so that every network of :data:`DEFAULT_SET` reaches >= 97 % test
 top-1 on scikit-learn's digits (LeNet-5 >= 98 %) on a 2-core CPU, the whole set in about
-15 minutes; ``docs/model-zoo.md`` has what they measured.
+15 minutes; ``docs/published-models.md`` has what they measured.
 
 Command-line flags override a recipe field only when given: ``recipe.override(epochs=None)``
 is the recipe itself. This module imports nothing heavy, so tools can read recipes without torch.
@@ -141,7 +141,7 @@ DEFAULT_SET: tuple[str, ...] = (
 
 # Digits are 8x8: every network trains at a small resolution it takes comfortably (most at
 # 32x32, the smallest VGG and ResNet take; NiN at 16), which is what makes 13 networks fit in
-# 15 CPU minutes. Measured on a 2-core CPU (docs/model-zoo.md has the final numbers); the notes
+# 15 CPU minutes. Measured on a 2-core CPU (docs/published-models.md has the final numbers); the notes
 # say what each choice fixed:
 # - Networks without normalisation (AlexNet, ZFNet, VGG, NiN, GoogLeNet as in the paper) sat at
 #   chance for several epochs under SGD; Adam/AdamW gets them moving in the first epoch.

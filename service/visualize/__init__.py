@@ -1,6 +1,6 @@
 """What the network sees: feature maps, learned filters and occlusion maps of a served model.
 
-:class:`Views` computes them (``service.routers.visualize`` serves them); the layer tensors come
+:class:`Views` computes them (``service.http.routes.visualize`` serves them); the layer tensors come
 from the card's :class:`repository.LayerOutputs`, recorded and checked at build time
 (``export.layers``). Nothing here runs until a view is asked for.
 """

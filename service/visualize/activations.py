@@ -8,7 +8,7 @@ import numpy as np
 
 from repository import LayerOutput, LayerOutputs
 
-from ..errors import LimitExceeded, UnknownLayer
+from ..core.errors import LimitExceeded, UnknownLayer
 from .images import ImageBudget, to_grey
 from .schemas import ChannelImage, LayerActivations
 

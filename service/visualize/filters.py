@@ -6,7 +6,7 @@ import numpy as np
 
 from repository import LayerOutput, LayerOutputs
 
-from ..errors import InvalidInput, UnknownLayer
+from ..core.errors import InvalidInput, UnknownLayer
 from .images import ImageBudget, to_signed_grey
 from .schemas import FilterImage
 

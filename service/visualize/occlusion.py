@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..batching import BatchResult
-from ..errors import InvalidInput, LimitExceeded
-from ..model_manager import Servable
+from ..core.batching import BatchResult
+from ..core.errors import InvalidInput, LimitExceeded
+from ..core.model_manager import Servable
 
 __all__ = ["FILL", "FINE_UP_TO", "OcclusionPlan", "OcclusionResult", "plan", "run_occlusion"]
 

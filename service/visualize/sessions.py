@@ -23,10 +23,10 @@ import onnxruntime as ort
 
 from repository import LayerOutputs
 
-from ..errors import LayersNotRecorded, ModelNotReady
-from ..metrics import Metrics
-from ..model_manager import Servable
-from ..runtime import CPU, ORT_ERRORS, RuntimeOptions, select_providers, session_options
+from ..core.errors import LayersNotRecorded, ModelNotReady
+from ..core.model_manager import Servable
+from ..core.runtime import CPU, ORT_ERRORS, RuntimeOptions, select_providers, session_options
+from ..observability.metrics import Metrics
 from ..settings import Settings
 from .onnx_wire import OnnxFormatError, read_initializer, with_outputs
 

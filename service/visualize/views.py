@@ -15,9 +15,9 @@ from starlette.concurrency import run_in_threadpool
 
 from repository import LayerOutput, LayerOutputs
 
-from ..errors import LimitExceeded
-from ..metrics import Metrics
-from ..model_manager import Servable
+from ..core.errors import LimitExceeded
+from ..core.model_manager import Servable
+from ..observability.metrics import Metrics
 from ..settings import Settings
 from .activations import layer_activations
 from .filters import convolution, filter_images

@@ -1,1 +1,1 @@
-"""The web page (service/static) in a real headless Chromium against the real service."""
+"""The web page (service/page) in a real headless Chromium against the real service."""

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.routers.page import DOCS_CSP, PAGE_CSP, STATIC
+from service.http.routes.page import DOCS_CSP, PAGE_CSP, STATIC
 from tests.deploy import dockerfile as df
 from tests.service.live import LiveServer, make_settings
 
@@ -108,7 +108,7 @@ def test_the_page_ships_with_the_package_and_the_images() -> None:
     """Package data takes every file under static/ (no build step makes them), and both runtime images
     copy service/ whole."""
     pyproject = tomllib.loads((STATIC.parents[1] / "pyproject.toml").read_text())
-    assert "static/**/*" in pyproject["tool"]["setuptools"]["package-data"]["service"]
+    assert "page/**/*" in pyproject["tool"]["setuptools"]["package-data"]["service"]
     stages = df.parse()
     for target in ("cpu", "gpu"):
         copied = [source for copy in df.copies(stages, df.stage(stages, target)) for source in copy.sources]

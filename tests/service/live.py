@@ -13,7 +13,7 @@ import httpx
 import uvicorn
 
 from service.app import create_app
-from service.server import uvicorn_config
+from service.process.server import uvicorn_config
 from service.settings import Settings
 
 

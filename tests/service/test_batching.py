@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 import tritonclient.http as triton
 
-from service.batching import REGROUP_SHARE, SHORTEST_WAIT_S, BatchingConfig, DynamicBatcher
-from service.errors import InferenceFailed, InvalidInput, QueueFull
-from service.metrics import Metrics
+from service.core.batching import REGROUP_SHARE, SHORTEST_WAIT_S, BatchingConfig, DynamicBatcher
+from service.core.errors import InferenceFailed, InvalidInput, QueueFull
+from service.observability.metrics import Metrics
 
 from .helpers import assert_a_best_class, direct
 from .live import make_settings

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from service.cpus import cgroup_cpu_limit, plan, usable_cpus
+from service.core.cpus import cgroup_cpu_limit, plan, usable_cpus
 
 
 def _cgroup_v2(root: Path, cpu_max: str) -> Path:

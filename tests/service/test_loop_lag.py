@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from service.loop_lag import watch_loop_lag
+from service.observability.loop_lag import watch_loop_lag
 
 
 async def _watch(seconds: float, block_s: float = 0.0) -> list[float]:

@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from repository import InputSpec
-from service.errors import ImageTooLarge, InvalidInput, UnsupportedMediaType
-from service.preprocess import ImagePipeline
+from service.core.errors import ImageTooLarge, InvalidInput, UnsupportedMediaType
+from service.core.preprocess import ImagePipeline
 
 from .helpers import encode, pattern, reference_tensor, sample_photos
 from .repo_builder import SPECS

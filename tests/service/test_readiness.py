@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from service.model_manager import ModelState
-from service.readiness import GroupReadiness, StatusFile, status_path
+from service.core.model_manager import ModelState
+from service.core.readiness import GroupReadiness, StatusFile, status_path
 
 
 def _dead_pid() -> int:

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from repository import Repository, TensorSpec
-from service.errors import LoadError
-from service.runtime import CPU, RuntimeOptions, open_session, select_providers, session_options
+from service.core.errors import LoadError
+from service.core.runtime import CPU, RuntimeOptions, open_session, select_providers, session_options
 
 pytestmark = pytest.mark.xdist_group("service")
 

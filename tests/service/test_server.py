@@ -1,4 +1,4 @@
-"""service.server: the writes of one event-loop turn reach the socket as one, in order, nothing held back."""
+"""service.process.server: the writes of one event-loop turn reach the socket as one, in order, nothing held back."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import socket
 import httpx
 import pytest
 
-from service.server import FLUSH_BYTES, CoalescingHttpToolsProtocol, CoalescingTransport, uvicorn_config
+from service.process.server import FLUSH_BYTES, CoalescingHttpToolsProtocol, CoalescingTransport, uvicorn_config
 from service.settings import Settings
 
 

@@ -35,7 +35,7 @@ def test_importing_the_service_turns_telemetry_off_unless_told_otherwise(given: 
 def test_a_session_sends_nothing_in_its_first_seconds(tiny_repository: Path, tmp_path: Path) -> None:
     model = next(tiny_repository.glob("lenet5/*/model.onnx"))
     code = (
-        "import time; from pathlib import Path; from service.runtime import RuntimeOptions, open_session; "
+        "import time; from pathlib import Path; from service.core.runtime import RuntimeOptions, open_session; "
         f"open_session(Path({str(model)!r}), RuntimeOptions(providers=('CPUExecutionProvider',))); time.sleep(14)"
     )
     trace = tmp_path / "strace.txt"

@@ -12,7 +12,7 @@ import torch
 
 import models
 from models.__main__ import main as models_cli
-from repository import SummaryRecord, ZooEntry, ZooIndex
+from repository import ArchitectureEntry, CatalogIndex, SummaryRecord
 
 pytestmark = pytest.mark.xdist_group("service")
 
@@ -22,10 +22,10 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_the_index_lists_every_architecture(client: httpx.Client) -> None:
     r = client.get("/zoo")
     assert r.status_code == 200
-    index = ZooIndex.model_validate(r.json())
+    index = CatalogIndex.model_validate(r.json())
     assert [e.name for e in index.architectures] == models.list_models()
     assert (
-        ZooEntry.model_validate(client.get("/zoo/resnet34").json())
+        ArchitectureEntry.model_validate(client.get("/zoo/resnet34").json())
         == index.architectures[models.list_models().index("resnet34")]
     )
 
@@ -92,9 +92,9 @@ def test_bad_options_are_422(client: httpx.Client) -> None:
     assert r.status_code == 422 and r.json()["code"] == "invalid_input"
 
 
-def test_the_zoo_data_ships_in_the_package() -> None:
-    """The service reads service/zoo/ at start: an installed wheel must hold every file of it."""
+def test_the_architecture_catalog_ships_in_the_package() -> None:
+    """The service reads service/catalog/ at start: an installed wheel must hold every file of it."""
     patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["service"]
-    files = [p.relative_to(ROOT / "service").as_posix() for p in (ROOT / "service" / "zoo").iterdir()]
-    assert "zoo/index.json" in files
+    files = [p.relative_to(ROOT / "service").as_posix() for p in (ROOT / "service" / "catalog").iterdir()]
+    assert "catalog/index.json" in files
     assert [f for f in files if not any(fnmatch.fnmatch(f, pattern) for pattern in patterns)] == []

@@ -1,0 +1,132 @@
+"""The one JSON error shape (:class:`service.http.schemas.ErrorResponse`) for every HTTP answer that is an error.
+
+Code below a route raises :class:`service.core.errors.ServiceError`; :func:`install_error_handlers`
+(called once, by ``create_app``) maps those, FastAPI's validation errors and Starlette's HTTP
+errors to the same shape. Its ``error`` field carries the message, which is what the v2 protocol
+(and ``tritonclient``) reads.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response
+
+from ..core.errors import InvalidInput, ServiceError
+from ..observability.metrics import UNMATCHED
+from .schemas import ErrorResponse
+
+__all__ = [
+    "error_response",
+    "install_error_handlers",
+    "log_service_error",
+    "log_unexpected",
+    "unexpected_error_response",
+    "validation_error_response",
+]
+
+logger = logging.getLogger(__name__)
+
+BODY_BYTES_KEY = "cnnserve.body_bytes"  # the request body's bytes received so far (BodyLimitMiddleware keeps it)
+CLIENT_CLOSED_REQUEST = 499
+
+
+def _render(
+    status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+) -> Response:
+    body = ErrorResponse(error=message, code=code, status=status, details=details).model_dump_json(exclude_none=True)
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+def error_response(exc: ServiceError) -> Response:
+    """The response for ``exc``; middleware that answers before routing uses it too."""
+    return _render(exc.status_code, exc.code, exc.message, exc.details, exc.headers)
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def log_service_error(method: str, path: str, exc: ServiceError) -> None:
+    """A server-side error (5xx) is logged; a client's mistake is only answered."""
+    if exc.status_code >= 500:
+        logger.warning("%s %s: %s", method, path, exc.message)
+
+
+async def _service_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ServiceError)
+    log_service_error(request.method, request.url.path, exc)
+    return error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    if exc.status_code == 404 and message == "Not Found":
+        message = f"no endpoint at {request.url.path}; see /docs"
+    return _render(exc.status_code, _HTTP_CODES.get(exc.status_code, "http_error"), message, None, exc.headers)
+
+
+def _clean(error: dict[str, Any]) -> dict[str, Any]:
+    # pydantic's error dicts may hold the offending input (possibly huge) and exception objects.
+    return {"loc": list(error.get("loc", ())), "msg": error.get("msg", ""), "type": error.get("type", "")}
+
+
+def validation_error_response(errors: Sequence[Any]) -> Response:
+    """The 422 for FastAPI's request validation errors (a query parameter of the wrong type, ...)."""
+    cleaned = [_clean(e) for e in errors]
+    summary = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in cleaned[:5])
+    return _render(422, InvalidInput.code, f"invalid request: {summary}", cleaned)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    return validation_error_response(exc.errors())
+
+
+def log_unexpected(method: str, path: str, exc: BaseException) -> None:
+    logger.error("unhandled error on %s %s", method, path, exc_info=exc)
+
+
+def unexpected_error_response() -> Response:
+    return _render(500, ServiceError.code, "internal server error")
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    # Registered for Exception, Starlette's last resort: still the one shape, and logged with the trace.
+    log_unexpected(request.method, request.url.path, exc)
+    return unexpected_error_response()
+
+
+async def _client_disconnect(request: Request, exc: Exception) -> Response:
+    """A client that went away before its body arrived: one line and a count, no traceback (any client can do it).
+
+    The answer is never sent (uvicorn drops what is sent after a disconnect); it is there for the
+    metrics, which count the request under status 499, nginx's "client closed request".
+    """
+    route = request.scope.get("route")
+    received = request.scope.get(BODY_BYTES_KEY, 0)
+    logger.info("%s %s: the client disconnected after %d body bytes", request.method, request.url.path, received)
+    request.app.state.metrics.client_disconnects.labels(getattr(route, "path", None) or UNMATCHED).inc()
+    return Response(status_code=CLIENT_CLOSED_REQUEST)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ClientDisconnect, _client_disconnect)
+    app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected)
