@@ -48,6 +48,9 @@ log = logging.getLogger(__name__)
 TARGET_CEILING_FRACTION = 0.85  # resnet50 at concurrency 32
 TARGET_LENET_SPEEDUP = 5.0  # lenet5 at concurrency 64, on vs off
 TARGET_HEALTHZ_P99_MS = 5.0
+# Both are kept as measurements, out of the target count (issue 21): no server meets either on 2 cores.
+RETIRED_SPEEDUP = "retired: HTTP bounds LeNet-5's requests/s, not session.run, so batching cannot multiply it"
+RETIRED_HEALTHZ = "retired: a probe waits its turn on a saturated loop; Kubernetes' probe timeout is 1 s"
 TARGET_LENET_P99_MS = 30.0  # lenet5 at concurrency 64, the new defaults
 TARGET_VS_OLD = {("lenet5", "v2-binary"): 2.5, ("lenet5", "json"): 2.0, ("resnet50", "v2-binary"): 1.35}
 MODES = {
@@ -147,6 +150,7 @@ class BatchingResult:
             ">=",
             "x",
             _speedup_why(lv) if lv else self._missing(model),
+            retired=RETIRED_SPEEDUP,
         )
 
     def _healthz_target(self, model: str, payload: str, config: BenchConfig) -> Target:
@@ -161,6 +165,7 @@ class BatchingResult:
             "<=",
             "ms",
             _healthz_why(lv, calm) if lv else self._missing(model),
+            retired=RETIRED_HEALTHZ,
         )
 
     def _old_target(self, model: str, concurrency: int, payload: str, bound: float) -> Target:

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from training.recipes import DEFAULT_SET
+
 __all__ = ["BENCHMARKS", "DEFAULT_RUNTIME_MODELS", "OLD_CONFIGURATION", "BenchConfig"]
 
 BENCHMARKS = ("runtime", "overhead", "batching", "int8", "startup", "workers")
@@ -28,22 +30,8 @@ OLD_CONFIGURATION = {
     "batch_regroup": False,
 }
 
-# The default set of export.recipes.DEFAULT_SET, repeated here so reading it needs no import.
-DEFAULT_RUNTIME_MODELS = (
-    "lenet5",
-    "alexnet",
-    "zfnet",
-    "vgg16",
-    "vgg19",
-    "nin_cifar",
-    "googlenet",
-    "resnet18",
-    "resnet50",
-    "resnet152",
-    "mobilenet_v1",
-    "mobilenet_v2",
-    "efficientnet_b0",
-)
+# The networks `make repository` builds (training.recipes imports nothing heavy: no torch).
+DEFAULT_RUNTIME_MODELS = DEFAULT_SET
 
 
 def _default_threads() -> int:

@@ -42,6 +42,14 @@ class Results:
     plots: list[Path] = field(default_factory=list)
 
     def targets(self) -> list[Target]:
+        """The targets of this run (retired ones are :meth:`information`)."""
+        return [t for t in self._measured_targets() if not t.retired]
+
+    def information(self) -> list[Target]:
+        """Former targets, still measured, reported outside the count."""
+        return [t for t in self._measured_targets() if t.retired]
+
+    def _measured_targets(self) -> list[Target]:
         out: list[Target] = []
         if self.runtime:
             out += self.runtime.targets()
@@ -64,6 +72,7 @@ class Results:
             "config": self.config.to_dict(),
             "machine": self.machine.to_dict(),
             "targets": [t.to_dict() for t in self.targets()],
+            "information": [t.to_dict() for t in self.information()],
             **{p: getattr(self, p).to_dict() for p in parts if getattr(self, p) is not None},
         }
 
@@ -88,7 +97,15 @@ def _target_value(t: Target) -> str:
     return _num(t.value, digits, t.unit)
 
 
-def _targets_section(targets: list[Target]) -> str:
+def _information_table(retired: list[Target]) -> str:
+    if not retired:
+        return ""
+    rows = [(t.name, _target_value(t), f"{t.comparison} {_num(t.bound, 2)}{t.unit}", t.retired, t.why) for t in retired]
+    table = _table(("measurement", "value", "former bound", "why not a target", "what it shows"), rows)
+    return f"\nMeasured for information, out of the count (former targets):\n\n{table}\n"
+
+
+def _targets_section(targets: list[Target], retired: list[Target]) -> str:
     met = sum(t.met for t in targets)
     rows = []
     for t in targets:
@@ -105,7 +122,7 @@ def _targets_section(targets: list[Target]) -> str:
             )
         )
     table = _table(("target", "measured", "bound", "", "margin", "why (when missed)"), rows)
-    return f"## Targets\n\n{met} of {len(targets)} met in this run.\n\n{table}\n"
+    return f"## Targets\n\n{met} of {len(targets)} met in this run.\n\n{table}\n{_information_table(retired)}"
 
 
 def _machine_section(m: Machine, config: BenchConfig) -> str:
@@ -568,7 +585,7 @@ def write_report(results: Results) -> Path:
         f"```bash\n{results.command}\n```\n\n"
         f"Repository: `{results.repository}`; the run took {results.seconds / 60:.1f} minutes.\n",
         _machine_section(results.machine, config),
-        _targets_section(results.targets()),
+        _targets_section(results.targets(), results.information()),
     ]
     if results.runtime:
         sections.append(_runtime_section(results.runtime, plots.get("runtime")))

@@ -102,7 +102,9 @@ class Target:
     """One target of the issue: what was measured against the bound it must reach.
 
     ``margin`` is how far past the bound the value is, relative to the bound (+10%: met with
-    room; -20%: missed by a fifth); ``why`` explains a miss (measured, never guessed).
+    room; -20%: missed by a fifth); ``why`` explains a miss (measured, never guessed). A target
+    with ``retired`` (why it no longer is one) is still measured and reported, for information,
+    outside the count.
     """
 
     benchmark: str
@@ -113,6 +115,7 @@ class Target:
     unit: str = ""
     why: str = ""
     measured_on: str = ""
+    retired: str = ""
 
     @property
     def known(self) -> bool:

@@ -57,8 +57,12 @@ class SummaryRecord(_Record):
         """The summary with ``depths[depth]`` as its rows, as ``models.summarize(..., depth=depth)`` gives it.
 
         Parameters are the same at every depth; the MACs and the activations are those of the rows
-        (an activation is counted where a row outputs it). Raises ``ValueError`` naming the depths stored.
+        (an activation is counted where a row outputs it). A depth past the deepest stored one has a
+        row per leaf, as ``summarize`` gives it (every module that deep is a leaf): ``layers``. Raises
+        ``ValueError`` naming the depths stored for a summary written before depths were (it has none).
         """
+        if depth not in self.depths and self.depths and depth > max(self.depths):
+            return self.model_copy(update={"depths": {}})
         if depth not in self.depths:
             raise ValueError(f"no rows for depth {depth}; depths stored: {_depth_list(self.depths)}")
         rows = self.depths[depth]

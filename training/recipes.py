@@ -3,8 +3,8 @@
 A recipe is the whole of what training needs to know that is not data: optimizer, learning
 rate and schedule, epochs, batch size and the resolution the digits are resized to. The
 numbers below were tuned so that every network of :data:`DEFAULT_SET` reaches >= 97 % test
-top-1 on scikit-learn's digits (LeNet-5 >= 98 %) on a 2-core CPU, the whole set in about
-15 minutes; ``docs/published-models.md`` has what they measured.
+top-1 on scikit-learn's digits (LeNet-5 >= 98 %) on a 2-core CPU; ``docs/published-models.md``
+has what the last build measured, and commit e9c14b4 the trials behind each choice.
 
 Command-line flags override a recipe field only when given: ``recipe.override(epochs=None)``
 is the recipe itself. This module imports nothing heavy, so tools can read recipes without torch.
@@ -140,25 +140,23 @@ DEFAULT_SET: tuple[str, ...] = (
 )
 
 # Digits are 8x8: every network trains at a small resolution it takes comfortably (most at
-# 32x32, the smallest VGG and ResNet take; NiN at 16), which is what makes 13 networks fit in
-# 15 CPU minutes. Measured on a 2-core CPU (docs/published-models.md has the final numbers); the notes
-# say what each choice fixed:
-# - Networks without normalisation (AlexNet, ZFNet, VGG, NiN, GoogLeNet as in the paper) sat at
-#   chance for several epochs under SGD; Adam/AdamW gets them moving in the first epoch.
-# - VGG: dropout 0.2 instead of 0.5 in the classifier (97.8% instead of 96.7% in six epochs);
-#   batches of 64 (32 costs 40% more per epoch in the 120M-parameter classifier's updates).
-# - NiN: without the ReLU on the class maps (models.nin, class_map_relu): with it whole classes
-#   died and test top-1 stalled at 48-86%; without it 98.3%.
-# - ResNet-152: zero-initialised residual branches (Goyal et al. 2017): 98.6% in six epochs
-#   instead of 86.6%; ResNet-50 with SGD stayed at 31% after eight epochs, AdamW reaches 98%.
-# - LeNet-5 on one thread: its operators take microseconds, so a second thread saves a quarter of
-#   its 2 seconds alone, and costs 10x when another process shares the cores (every OpenMP
-#   barrier waits for a descheduled thread; `make serve` trains while it serves).
+# 32x32, the smallest VGG and ResNet take; NiN at 16), which is what makes the default set fit in
+# a quarter of an hour on 2 cores. What each choice fixed (the trials: commit e9c14b4):
+# - Networks without normalisation (AlexNet, ZFNet, VGG, NiN, GoogLeNet as in the paper) sit at
+#   chance for epochs under SGD; Adam/AdamW gets them moving in the first epoch.
+# - VGG: dropout 0.2 instead of 0.5 in the classifier, which kept it under the bar in six epochs;
+#   batches of 64, since the updates of its 120M-parameter classifier dominate an epoch.
+# - NiN: without the ReLU on the class maps (models.nin, class_map_relu): with it whole classes die.
+# - ResNet-152: zero-initialised residual branches (Goyal et al. 2017), without which six epochs
+#   are not enough; ResNet-50 does not move under SGD, AdamW trains it.
+# - LeNet-5 on one thread: its operators take microseconds, so a second thread saves little alone
+#   and costs many times over when another process shares the cores (every OpenMP barrier waits
+#   for a descheduled thread; `make serve` trains while it serves).
 # - LeNet-5 and MobileNet v2: small random affine transforms of the digits, for a safer margin
-#   over the bar (MobileNet v2 97.8% -> 98.9%).
-# - EfficientNet-B0 at 64x64: at 32 its last stages run on 1x1 maps and it stayed at 92-96% test
-#   top-1 whatever the optimizer (SGD: 24-37%); at 64, 98.6%, and an epoch costs only 10% more
-#   (its time goes to many small operators, not to the pixels).
+#   over the bar.
+# - EfficientNet-B0 at 64x64: at 32 its last stages run on 1x1 maps and it stays under the bar
+#   whatever the optimizer; at 64 an epoch costs little more (its time goes to many small
+#   operators, not to the pixels).
 RECIPES: dict[str, Recipe] = {
     "lenet5": Recipe(
         optimizer="adam",

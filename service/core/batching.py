@@ -42,26 +42,24 @@ from .runtime import ORT_ERRORS
 __all__ = ["INLINE_RUN_S", "REGROUP_SHARE", "SHORTEST_WAIT_S", "BatchResult", "BatchingConfig", "DynamicBatcher"]
 
 # A batch whose session.run is expected under this runs on the event loop. Handing a run to a thread
-# and waking the loop when it ends costs 0.05-0.1 ms of latency and CPU on a 2-core machine, and buys
-# nothing when every core is busy anyway, as it is under load with a worker per CPU. Measured with
-# LeNet-5 at concurrency 64 (2 cores, batches of up to 32 taking about 1 ms): 8-20% more requests per
-# second and a p99 latency 5-25% lower than with a 0.3 ms bound, one worker or two. A run this short
-# holds the loop no longer than a few requests' HTTP work does; ResNet-50 (5 ms at batch 1) still
-# runs in a thread. The estimate is a moving average of the model's own runs.
+# and waking the loop when it ends costs two thread switches of latency and CPU, and buys nothing when
+# every core is busy anyway, as it is under load with a worker per CPU: LeNet-5's batches (up to 32)
+# serve more requests, with a lower p99, on the loop (A/B in commit b5cd574). A run this short holds
+# the loop no longer than a few requests' HTTP work does; ResNet-50's runs are longer and stay in a
+# thread. The estimate is a moving average of the model's own runs.
 INLINE_RUN_S = 0.002
 
 # uvloop (the service's loop) rounds a timer's delay to the nearest millisecond: a shorter wait than this
 # would end in the next turn of the loop anyway. The batch leaves at once instead, with the requests read in
-# the same turn (the cards' 500 µs queue delay is one such wait), and saves the timer and that turn. Measured
-# with LeNet-5 at concurrency 64 (2 workers, 2 cores): 4,003 -> 5,039 requests/s over JSON (p99 28.7 ->
-# 25.6 ms) and 6,347 -> 7,338 over v2 binary; at concurrency 1, about 0.02 ms less per request.
+# the same turn (the cards' 500 µs queue delay is one such wait), and saves the timer and that turn (A/B
+# with LeNet-5 in commit 9f752c5; docs/benchmarks.md has the current numbers).
 SHORTEST_WAIT_S = 0.0005
 
 # How long, as a share of the batch that just ran, the next batch may wait to regroup (see the module's
-# docstring). ResNet-50 on 2 cores at concurrency 32 (2 workers, one thread each): without regrouping
-# most batches held 1-4 inputs (3.3 ms of CPU an input at batch 4, 2.3 ms at batch 16) and it served
-# 614 requests/s; with it, batches of 9-32 and 689 requests/s, p99 unchanged (76-78 ms). Shorter runs
-# than INLINE_RUN_S are not regrouped: a wait below uvloop's millisecond timers cannot be timed.
+# docstring). Without regrouping, ResNet-50 under closed-loop load ran mostly batches of a few inputs,
+# each input costing more CPU than in a full batch; with it, fuller batches and more requests/s at the
+# same p99 (A/B in commit 4c017e8). Shorter runs than INLINE_RUN_S are not regrouped: a wait below
+# uvloop's millisecond timers cannot be timed.
 REGROUP_SHARE = 0.25
 
 

@@ -1,6 +1,6 @@
 """Image bytes to the model's input tensor, as the card's :class:`InputSpec` says.
 
-The same steps as evaluation in training (``export.transforms.eval_transform``): decode, honour
+The same steps as evaluation in training (``training.transforms.eval_transform``): decode, honour
 the EXIF orientation, convert to the card's colour mode, resize the shorter side to ``resize``,
 centre-crop ``crop``, scale to [0, 1], ``(x - mean) / std``, CHW float32. Two additions for
 serving: the pixel count is checked from the header before anything is decoded (a PNG of a few
@@ -96,7 +96,7 @@ class ImagePipeline:
         if img.mode != spec.color_mode:
             img = img.convert(spec.color_mode)
         w, h = img.size
-        # Shorter side to `resize` (export.transforms.Resize), then the centre crop (CenterCrop).
+        # Shorter side to `resize` (training.transforms.Resize), then the centre crop (CenterCrop).
         if w <= h:
             size = (spec.resize, max(1, round(h * spec.resize / w)))
         else:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -127,10 +127,15 @@ class PredictOptions(BaseModel):
     probabilities: bool = Field(False, description="also return every class probability")
 
 
+# OpenAPI's "byte" format: the schema says what the handlers accept (anything else is a 422 invalid_base64).
+Base64Image = Annotated[str, Field(json_schema_extra={"format": "byte"})]
+BASE64_IMAGE_SCHEMA: dict[str, Any] = {"type": "string", "format": "byte"}
+
+
 class PredictRequest(PredictOptions):
     """A JSON body: base64 images, or a raw tensor already preprocessed (NCHW or CHW float32)."""
 
-    images: list[str] | None = Field(
+    images: list[Base64Image] | None = Field(
         None, description="base64 images (a data: URL prefix is accepted)", examples=[["iVBORw0KGgoAAAANSUhEUgAA..."]]
     )
     tensor: list[Any] | None = Field(

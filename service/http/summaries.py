@@ -20,7 +20,7 @@ SummaryFormat = Literal["json", "text"]
 FORMAT_QUERY: Any = Query("json", description="json (models.summarize's schema) or a Keras-style table")
 DEPTH_DESCRIPTION = (
     "rows for the modules this deep (blocks: residual, inception, MBConv) instead of every layer, as "
-    "`python -m models summary NAME --depth N`; a depth not stored is 422 naming the stored ones"
+    "`python -m models summary NAME --depth N`; deeper than the deepest block: every layer"
 )
 DepthQuery: Any = Query(None, ge=1, description=DEPTH_DESCRIPTION)
 SUMMARY_RESPONSES: dict[int | str, dict[str, Any]] = {

@@ -6,9 +6,8 @@ client may wake up for, where one would do. :class:`CoalescingTransport` holds w
 during one turn of the event loop and hands it to the socket's transport at the end of the
 turn (``call_soon``), joined: the same bytes in the same order, one system call per response.
 It sends at once what reaches ``FLUSH_BYTES``, and before ``close``, so nothing is held long
-and flow control still sees the socket's buffer. Measured (LeNet-5 at concurrency 64, two workers,
-2 cores): 12% more requests per second, p99 latency 19 ms instead of 25 (v2 binary), and the
-load generator's CPU per request down by 30%, since it wakes once per answer.
+and flow control still sees the socket's buffer. Small answers gain the most: more requests per
+second, a lower p99, and a client that wakes once per answer (A/B in commit 391da95).
 """
 
 from __future__ import annotations

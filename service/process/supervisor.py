@@ -80,7 +80,7 @@ def bind_port(host: str, port: int) -> socket.socket:
     The supervisor holds one to reserve the port (and resolve port 0); each worker binds its own to
     the same address and listens on it once its app has started: the kernel then spreads new
     connections evenly over the workers' sockets. (Workers accepting from one shared socket take
-    them unevenly: whichever wakes first accepts every connection waiting, 61 of 64 measured.)
+    them unevenly: whichever wakes first accepts every connection waiting; commit 391da95.)
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)

@@ -33,14 +33,17 @@ def default_layers(record: LayerOutputs) -> list[LayerOutput]:
 def select_layers(
     record: LayerOutputs, names: Sequence[str] | None, limit: int
 ) -> tuple[list[LayerOutput], str | None]:
-    """The layers ``names`` asks for (comma lists allowed), or the default, and a note when the default was cut."""
-    if not names:
+    """The layers ``names`` asks for (comma lists allowed), or the default, and a note when the default was cut.
+
+    Names that are all empty (``?layers=``) ask for the default, as no ``layers`` at all does.
+    """
+    wanted = list(dict.fromkeys(n.strip() for text in names or () for n in text.split(",") if n.strip()))
+    if not wanted:
         layers = default_layers(record)
         if len(layers) <= limit:
             return layers, None
         note = f"the first {limit} of {len(layers)} blocks (CNNSERVE_MAX_VIEW_LAYERS); name others with ?layers="
         return layers[:limit], note
-    wanted = list(dict.fromkeys(n.strip() for text in names for n in text.split(",") if n.strip()))
     unknown = [n for n in wanted if record.find(n) is None]
     if unknown:
         valid = [layer.name for layer in record.layers]

@@ -87,11 +87,19 @@ def test_report_page_plots_and_json(tiny_run) -> None:
     assert "python -m bench --quick" in text and "the --quick preset" in text
     targets = results.targets()
     assert len(targets) >= 8 and f"{sum(t.met for t in targets)} of {len(targets)} met" in text
+    retired = results.information()
+    assert {t.name.split(": ", 1)[1].split(" (")[0] for t in retired} >= {
+        "throughput at concurrency 4, batching on / off",
+        "/healthz p99 while saturated",
+    }, "issue 21 retired two targets: still measured, reported for information"
+    assert all(t.retired and t not in targets for t in retired)
+    assert "Measured for information, out of the count" in text and all(t.name in text for t in retired)
     for plot in results.plots:
         assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"img/{plot.name}" in text
     raw = json.loads((page.parent / "img" / "benchmarks.json").read_text())
     assert raw["runtime"]["rows"][0]["ort_b1_ms"] > 0 and raw["machine"]["usable_cpus"] >= 1
     assert {t["benchmark"] for t in raw["targets"]} == {"runtime", "overhead", "batching", "int8", "workers"}
+    assert len(raw["information"]) == len(retired)
     assert raw["workers"]["rows"][0]["result"]["throughput"] > 0
 
 

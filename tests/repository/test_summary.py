@@ -134,8 +134,14 @@ def test_at_depth_is_the_summary_of_those_rows() -> None:
     assert WITH_DEPTHS.to_text() == STEM.to_text()  # the leaves' table is unchanged by the depths
 
 
-def test_at_a_depth_not_stored_names_the_stored_ones() -> None:
-    with pytest.raises(ValueError, match=r"no rows for depth 2; depths stored: 1$"):
-        WITH_DEPTHS.at_depth(2)
+def test_past_the_deepest_depth_every_row_is_a_leaf() -> None:
+    """As ``summarize(depth=d)`` for d past the deepest block: the modules that deep are all leaves."""
+    for depth in (2, 7):
+        view = WITH_DEPTHS.at_depth(depth)
+        assert view.layers == WITH_DEPTHS.layers and view.depths == {}
+        assert (view.total_macs, view.activation_bytes) == (WITH_DEPTHS.total_macs, WITH_DEPTHS.activation_bytes)
+
+
+def test_a_summary_written_before_depths_names_none_stored() -> None:
     with pytest.raises(ValueError, match=r"depths stored: none \(only the leaf layers\)"):
         STEM.at_depth(1)

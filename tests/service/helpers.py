@@ -1,5 +1,5 @@
 """Reference computations for the service tests: the training pipeline's preprocessing
-(``export.transforms``, torch allowed here) and direct ONNX Runtime inference."""
+(``training.transforms``, torch allowed here) and direct ONNX Runtime inference."""
 
 from __future__ import annotations
 

@@ -171,7 +171,7 @@ def test_the_new_routes_document_their_errors(client: httpx.Client, path: str, m
 
 
 def test_every_error_code_is_documented() -> None:
-    from service import errors
+    from service.core import errors
 
     docs = (SERVICE.parent / "docs" / "service.md").read_text()
     codes = {

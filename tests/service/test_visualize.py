@@ -129,6 +129,22 @@ def test_an_unknown_layer_is_422_listing_the_valid_names(client: httpx.Client, c
     assert body["details"]["unknown"] == ["nope"] and "features.3" in body["details"]["layers"]
 
 
+def test_empty_layer_names_ask_for_the_default(client: httpx.Client, grey_model: str) -> None:
+    """``?layers=`` and ``?layer=`` are valid by the schema: they mean what no parameter means (an OpenAPI fuzz
+    once found ``?layers=`` with a 1x1 GIF answered 500)."""
+    gif = io.BytesIO()
+    Image.new("L", (1, 1)).save(gif, format="GIF")
+    url = f"/models/{grey_model}/activations"
+    default = _ok(client.post(url, content=gif.getvalue(), headers={"Content-Type": "image/gif"}))
+    for layers in ("", ",", " "):
+        empty = _ok(
+            client.post(url, params={"layers": layers}, content=gif.getvalue(), headers={"Content-Type": "image/gif"})
+        )
+        assert [layer["name"] for layer in empty["layers"]] == [layer["name"] for layer in default["layers"]]
+    first = _ok(client.get(f"/models/{grey_model}/filters"))
+    assert _ok(client.get(f"/models/{grey_model}/filters", params={"layer": ""}))["layer"] == first["layer"]
+
+
 def test_one_input_at_a_time(client: httpx.Client, cards, grey_model: str) -> None:
     x = np.zeros((2, *cards[grey_model].input.shape), np.float32).tolist()
     for view in ("activations", "occlusion"):

@@ -61,12 +61,7 @@ def test_depth_views_are_summarize_at_that_depth(
         assert text == capsys.readouterr().out  # what `python -m models summary NAME --depth N` prints
 
 
-def test_a_depth_not_stored_is_422_naming_the_stored_ones(client: httpx.Client) -> None:
-    r = client.get("/zoo/resnet50/summary", params={"depth": 4})
-    assert r.status_code == 422
-    body = r.json()
-    assert body["code"] == "invalid_input" and body["details"] == {"depths": [1, 2, 3]}
-    assert "depths stored: 1, 2, 3" in body["error"]
+def test_a_depth_that_is_not_one_is_422(client: httpx.Client) -> None:
     for bad in ("0", "-1", "two"):
         r = client.get("/zoo/resnet50/summary", params={"depth": bad})
         assert r.status_code == 422 and r.json()["code"] == "invalid_input"
@@ -98,3 +93,16 @@ def test_the_architecture_catalog_ships_in_the_package() -> None:
     files = [p.relative_to(ROOT / "service").as_posix() for p in (ROOT / "service" / "catalog").iterdir()]
     assert "catalog/index.json" in files
     assert [f for f in files if not any(fnmatch.fnmatch(f, pattern) for pattern in patterns)] == []
+
+
+def test_a_depth_past_the_deepest_block_is_every_layer(client: httpx.Client) -> None:
+    """As ``python -m models summary NAME --depth N``: every module that deep is a leaf, so the rows are the layers."""
+    for arch, deepest in (("lenet5", 1), ("resnet18", 3)):
+        leaves = client.get(f"/zoo/{arch}/summary").json()
+        for depth in (deepest + 1, deepest + 5):
+            r = client.get(f"/zoo/{arch}/summary", params={"depth": depth})
+            assert r.status_code == 200, r.text
+            assert r.json()["layers"] == leaves["layers"] and r.json()["total_macs"] == leaves["total_macs"]
+        assert len(client.get(f"/zoo/{arch}/summary", params={"depth": deepest}).json()["layers"]) < len(
+            leaves["layers"]
+        )

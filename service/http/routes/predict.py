@@ -15,7 +15,14 @@ from ...core.dataplane import DataPlane
 from ..codecs import predict_response, preprocess_response, read_predict
 from ..deps import DataPlaneDep
 from ..openapi import RETRY_AFTER, SERVER_FAULT
-from ..schemas import ErrorResponse, PredictOptions, PredictRequest, PredictResponse, PreprocessResponse
+from ..schemas import (
+    BASE64_IMAGE_SCHEMA,
+    ErrorResponse,
+    PredictOptions,
+    PredictRequest,
+    PredictResponse,
+    PreprocessResponse,
+)
 
 router = APIRouter(tags=["predict"])
 
@@ -77,7 +84,7 @@ _PREPROCESS_BODY = {
         "content": {
             **_IMAGE_BODIES,
             "application/json": {
-                "schema": {"type": "object", "properties": {"images": {"type": "array", "items": {"type": "string"}}}},
+                "schema": {"type": "object", "properties": {"images": {"type": "array", "items": BASE64_IMAGE_SCHEMA}}},
                 "examples": {"image": {"summary": "one base64 image", "value": {"images": ["<base64>"]}}},
             },
         },

@@ -26,7 +26,7 @@ from ...visualize.schemas import ActivationsResponse, FiltersResponse, Occlusion
 from ...visualize.sessions import layer_record
 from ..codecs import PredictPayload, read_predict
 from ..deps import DataPlaneDep, ViewsDep
-from ..schemas import ErrorResponse, PredictOptions
+from ..schemas import BASE64_IMAGE_SCHEMA, ErrorResponse, PredictOptions
 
 router = APIRouter(tags=["views"])
 
@@ -59,7 +59,7 @@ _BODY = {
                 "schema": {
                     "type": "object",
                     "properties": {
-                        "images": {"type": "array", "items": {"type": "string"}, "maxItems": 1},
+                        "images": {"type": "array", "items": BASE64_IMAGE_SCHEMA, "maxItems": 1},
                         "tensor": {"type": "array", "items": {}},
                     },
                 },
@@ -103,7 +103,9 @@ async def activations(
     views: ViewsDep,
     layers: Annotated[
         list[str] | None,
-        Query(description="layer names as in the summary, repeated or comma-separated (default: every block)"),
+        Query(
+            description="layer names as in the summary, repeated or comma-separated (default, or empty: every block)"
+        ),
     ] = None,
     channels: Annotated[
         int | None, Query(ge=1, description=f"channel images per layer, most active first (default {DEFAULT_CHANNELS})")
@@ -134,7 +136,7 @@ async def filters(
     dataplane: DataPlaneDep,
     views: ViewsDep,
     layer: Annotated[
-        str | None, Query(description="a convolution, as named in the summary (default: the first)")
+        str | None, Query(description="a convolution, as named in the summary (default, or empty: the first)")
     ] = None,
     count: Annotated[
         int | None, Query(alias="filters", ge=1, description="filters to show (default: all, up to the limit)")
@@ -144,7 +146,7 @@ async def filters(
     started = time.perf_counter()
     servable = dataplane.resolve(name, version)
     request.state.model = servable.name
-    answer = await views.filters(servable, layer_record(servable), layer, count)
+    answer = await views.filters(servable, layer_record(servable), layer.strip() if layer else None, count)
     return _json(views, servable.name, "filters", started, answer)
 
 
