@@ -9,15 +9,19 @@ do not stop it). Each sample goes to the part of a request its innermost known f
 to (:data:`PARTS`), and a part's share of the samples times the CPU per request is what it costs.
 
 ``--against CHECKOUT`` profiles another checkout of the project (``git worktree add ../old REV``)
-the same way, in turn with this one, for a before/after table: the closing note of issue 16
-compares the service before its multi-process work with the service after it.
+the same way, for a before/after table: both servers run at once (the idle one costs nothing),
+and the CPU loads alternate between them for ``--rounds`` rounds, since whichever is measured
+first on a shared machine reads up to a fifth slower; each column has the median of its rounds,
+split by part by one py-spy load each. The closing notes of issues 16 and 21 compare checkouts so.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,6 +29,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .load import drive, load_for, served
 from .loadgen import LoadResult
@@ -33,7 +38,7 @@ from .overhead import bare_session, model_file
 from .payloads import PAYLOADS
 from .server import ROOT, ServerProcess
 
-__all__ = ["PARTS", "Profile", "attribute", "main", "profile", "table"]
+__all__ = ["PARTS", "Profile", "attribute", "main", "profiles", "table"]
 
 # The parts of a request, each by the frames that belong to it (py-spy's "function (file:line)").
 # A sample goes to the first part, in this order, that its innermost matching frame names: the
@@ -93,13 +98,15 @@ def _part_of(frames: list[str]) -> str:
     return OTHER
 
 
-def profile(server: ServerProcess, model: str, payload: str, concurrency: int, seconds: float, label: str) -> Profile:
-    """Load the ready ``server`` twice: once to read its CPU per request, once under py-spy to split it."""
-    card, path = model_file(server.repository, model)
-    load = load_for(model, payload, card, bare_session(path), size=16)
+def cpu_per_request(server: ServerProcess, load: Any, concurrency: int, seconds: float) -> tuple[float, float]:
+    """One checked closed-loop load: the server's CPU per request (µs) and its requests/s."""
     cpu_before = sum(server.thread_cpu_s().values())
     result = _checked(drive(server, load, concurrency, _UNBOUNDED, seconds))
-    cpu_us = (sum(server.thread_cpu_s().values()) - cpu_before) / served(result) * 1e6
+    return (sum(server.thread_cpu_s().values()) - cpu_before) / served(result) * 1e6, result.throughput
+
+
+def split(server: ServerProcess, load: Any, concurrency: int, seconds: float) -> Counter[str]:
+    """py-spy's samples of every process of the server under one more load, by part."""
     with tempfile.TemporaryDirectory() as work:
         raw = Path(work) / "stacks.txt"
         command = [_py_spy(), "record", "--pid", str(server.process.pid), "--subprocesses", "--nonblocking"]
@@ -111,11 +118,31 @@ def profile(server: ServerProcess, model: str, payload: str, concurrency: int, s
         if spy.returncode != 0 or not raw.exists():
             raise RuntimeError(f"py-spy failed ({spy.returncode}): {error.decode(errors='replace')[-500:]}")
         counts = attribute(raw.read_text())
-    total = sum(counts.values())
-    if total == 0:
+    if not counts:
         raise RuntimeError("py-spy recorded no sample of the server")
-    parts = {name: counts[name] / total * cpu_us for name in [*(n for n, _ in PARTS), OTHER]}
-    return Profile(label, result.throughput, cpu_us, parts, total)
+    return counts
+
+
+def profiles(
+    servers: list[tuple[ServerProcess, str]], model: str, payload: str, concurrency: int, seconds: float, rounds: int
+) -> list[Profile]:
+    """Each ready server's CPU per request, the median of ``rounds`` loads taken in turn, split by part."""
+    loads = []
+    for server, _ in servers:
+        card, path = model_file(server.repository, model)
+        loads.append(load_for(model, payload, card, bare_session(path), size=16))
+    readings: list[list[tuple[float, float]]] = [[] for _ in servers]
+    for _ in range(rounds):
+        for (server, _), load, taken in zip(servers, loads, readings, strict=True):
+            taken.append(cpu_per_request(server, load, concurrency, seconds))
+    out = []
+    for (server, label), load, taken in zip(servers, loads, readings, strict=True):
+        counts = split(server, load, concurrency, seconds)
+        cpu_us = statistics.median(cpu for cpu, _ in taken)
+        total = sum(counts.values())
+        parts = {name: counts[name] / total * cpu_us for name in [*(n for n, _ in PARTS), OTHER]}
+        out.append(Profile(label, statistics.median(rate for _, rate in taken), cpu_us, parts, total))
+    return out
 
 
 def _checked(result: LoadResult) -> LoadResult:
@@ -154,23 +181,30 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seconds", type=float, default=10.0, help="each of the two loads (default: 10)")
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--against", type=Path, default=None, help="another checkout to profile the same way")
+    p.add_argument("--rounds", type=int, default=3, help="CPU loads per checkout, taken in turn (default: 3)")
     args = p.parse_args(argv)
     settings = dict(s.split("=", 1) for s in args.settings)
     settings.setdefault("variants", "fp32")
     machine = describe_machine()
     print(f"{args.model}, {args.payload}, concurrency {args.concurrency}, settings {settings}")
     print(f"{machine.cpu_model}, {machine.usable_cpus} usable CPUs, load {machine.load_average}\n")
-    profiles = []
     checkouts = [(ROOT, machine, "")]  # this checkout's commit is the machine's
     if args.against is not None:
         against = args.against.resolve()
         checkouts.append((against, describe_machine(against), " (--against)"))
-    for root, checkout, role in checkouts:
-        label = checkout.git_commit + (" (modified)" if checkout.git_dirty else "") + role
-        with ServerProcess(args.repository.resolve(), settings=settings, root=root, name=label) as server:
+    with contextlib.ExitStack() as stack:
+        servers = []
+        for root, checkout, role in checkouts:
+            label = checkout.git_commit + (" (modified)" if checkout.git_dirty else "") + role
+            server = stack.enter_context(
+                ServerProcess(args.repository.resolve(), settings=settings, root=root, name=label)
+            )
             server.wait_ready(expected={args.model})
-            profiles.append(profile(server, args.model, args.payload, args.concurrency, args.seconds, label))
-    print(table(profiles))
+            servers.append((server, label))
+        measured = profiles(servers, args.model, args.payload, args.concurrency, args.seconds, args.rounds)
+    print(table(measured))
+    if len(measured) == 2:
+        print(f"\nCPU per request, this checkout / --against: {measured[0].cpu_us / measured[1].cpu_us:.3f}")
     print(f"\nload average at the end: {load_average()}")
 
 

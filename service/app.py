@@ -28,6 +28,7 @@ from .http.openapi import install_openapi
 from .http.routes import health, metrics, models, page, predict, v2, visualize, zoo
 from .observability.loop_lag import watch_loop_lag
 from .observability.metrics import Metrics
+from .observability.telemetry import fastapi_telemetry
 from .process import gc_tuning
 from .settings import Settings
 from .visualize import Views
@@ -98,12 +99,16 @@ def create_app(settings: Settings | None = None, group: WorkerGroup | None = Non
         lifespan=_lifespan(settings, app_metrics, group),
         docs_url=None,
         redoc_url=None,
+        telemetry=fastapi_telemetry(),
     )
     app.state.settings = settings
     app.state.metrics = app_metrics
     app.state.zoo = ArchitectureCatalog()
 
-    # Outermost last: metrics see every answer, the 413s of the body limit included.
+    # Innermost first: the inference routes inside every other middleware; metrics outside the body
+    # limit, so they see every answer, its 413s included; a deployment's own middleware outside all.
+    if settings.fast_path:
+        install_inference_routes(app, settings)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app_metrics)
     install_error_handlers(app)
@@ -119,6 +124,4 @@ def create_app(settings: Settings | None = None, group: WorkerGroup | None = Non
     app.include_router(visualize.router, dependencies=protected)
     app.include_router(page.router)
     install_openapi(app)
-    if settings.fast_path:
-        install_inference_routes(app, settings)
     return app

@@ -2,8 +2,8 @@
 
 * FastAPI: ``fastapi.dependencies.utils.request_params_to_args`` validates ``/predict``'s query
   options on the plain inference routes against the declared route (:mod:`service.http.inference`).
-* Starlette: a route's ``matches`` and the app router's ``routes`` list, where the inference
-  routes go first (:mod:`service.http.inference`).
+* Starlette: ``get_route_path`` and the order of the app's middleware stack, whose innermost user
+  middleware answers the inference routes (:mod:`service.http.inference`).
 * uvicorn: ``HttpToolsProtocol.connection_made`` and its transport (:mod:`service.process.server`).
 
 ``pyproject.toml`` bounds each to the series below, and ``tests/service/test_frameworks.py`` fails,

@@ -45,7 +45,20 @@ def test_each_sample_goes_to_its_innermost_known_frame() -> None:
 
 
 def test_a_real_server_profiled_against_a_checkout(quick_repository: Path, capsys: pytest.CaptureFixture) -> None:
-    main(["--repository", str(quick_repository), "--seconds", "1.5", "--concurrency", "8", "--against", str(ROOT)])
+    main(
+        [
+            "--repository",
+            str(quick_repository),
+            "--seconds",
+            "1",
+            "--concurrency",
+            "8",
+            "--rounds",
+            "2",
+            "--against",
+            str(ROOT),
+        ]
+    )
     out = capsys.readouterr().out
     header = re.search(r"^\| part \(µs of server CPU per request\) \| (.+) \|$", out, re.MULTILINE)
     assert header is not None, out
@@ -57,6 +70,8 @@ def test_a_real_server_profiled_against_a_checkout(quick_repository: Path, capsy
     assert value["samples"] > 20 and value["requests/s"] > 0 and value["in all"] > 0
     assert abs(sum(value[p] for p in parts) - value["in all"]) <= len(parts), "the parts add up to the whole"
     assert value["HTTP protocol"] > 0, "every request goes through uvicorn"
+    ratio = re.search(r"^CPU per request, this checkout / --against: (\d+\.\d+)$", out, re.MULTILINE)
+    assert ratio is not None and 0.5 < float(ratio.group(1)) < 2, "the same checkout twice: about the same CPU"
     assert value["routing, dependencies, middleware"] < value["in all"] / 2, (
         "routing is a small part of an inference request"
     )
