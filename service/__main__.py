@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"invalid settings:\n{exc}")
     cpus = plan(settings.workers, settings.intra_op_threads)
     settings = settings.model_copy(update={"workers": cpus.workers, "intra_op_threads": cpus.intra_op_threads})
-    configure_logging(settings.log_level, "supervisor" if cpus.workers > 1 else None)
+    configure_logging(settings.log_level, "supervisor" if cpus.workers > 1 else None, settings.log_format)
     logger.info(
         "%d usable CPU(s): %d worker(s) x %d ONNX Runtime thread(s)", cpus.cpus, cpus.workers, cpus.intra_op_threads
     )

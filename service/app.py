@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 
 from fastapi import Depends, FastAPI
+from opentelemetry.trace import TracerProvider
 
 from . import __version__
 from .core.catalog import ArchitectureCatalog
@@ -23,12 +24,12 @@ from .core.readiness import GroupReadiness, LocalReadiness, StatusFile, WorkerGr
 from .http.deps import require_api_key
 from .http.errors import install_error_handlers
 from .http.inference import install_inference_routes
-from .http.middleware import BodyLimitMiddleware, MetricsMiddleware
+from .http.middleware import BodyLimitMiddleware, RequestMiddleware
 from .http.openapi import install_openapi
 from .http.routes import health, metrics, models, page, predict, v2, visualize, zoo
 from .observability.loop_lag import watch_loop_lag
 from .observability.metrics import Metrics
-from .observability.telemetry import fastapi_telemetry
+from .observability.telemetry import TRACER_NAME, fastapi_telemetry, tracer_provider_from_environment
 from .process import gc_tuning
 from .settings import Settings
 from .visualize import Views
@@ -50,9 +51,11 @@ Errors always have the shape `{"error": message, "code": reason, "status": http_
 
 
 def _lifespan(
-    settings: Settings, app_metrics: Metrics, group: WorkerGroup | None
+    settings: Settings, app_metrics: Metrics, group: WorkerGroup | None, provider: TracerProvider | None
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
-    """Models loaded in the background (the server is live at once), readiness, the loop-lag watcher."""
+    """Models loaded in the background (the server is live at once), readiness, the loop-lag watcher; the
+    spans still buffered are exported at shutdown."""
+    tracer = provider.get_tracer(TRACER_NAME) if provider is not None else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -64,15 +67,16 @@ def _lifespan(
             gc_tuning.freeze_long_lived()
 
         gc_tuning.tune()
-        manager = ModelManager(settings, app_metrics, models_changed)
+        manager = ModelManager(settings, app_metrics, models_changed, tracer)
         app.state.manager = manager
-        app.state.dataplane = DataPlane(manager, settings)
+        app.state.dataplane = DataPlane(manager, settings, tracer)
         app.state.views = Views(settings, app_metrics)
         app.state.readiness = (
             GroupReadiness(group.status_dir, group.size) if group is not None else LocalReadiness(manager)
         )
         await manager.start()
         if group is not None and group.replacement:
+            app_metrics.worker_replacements.inc()
             await manager.scanned.wait()
         lag_watcher = asyncio.create_task(watch_loop_lag(app_metrics.loop_lag.observe), name="loop-lag")
         try:
@@ -82,35 +86,44 @@ def _lifespan(
             with suppress(asyncio.CancelledError):
                 await lag_watcher
             await manager.stop()
+            flush = getattr(provider, "force_flush", None)  # the SDK's; the API's no-op provider has none
+            if flush is not None:
+                await asyncio.to_thread(flush)
 
     return lifespan
 
 
-def create_app(settings: Settings | None = None, group: WorkerGroup | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, group: WorkerGroup | None = None, tracer_provider: TracerProvider | None = None
+) -> FastAPI:
+    """The service's app; ``tracer_provider``: where its spans go (default: as ``OTEL_*`` say, usually nowhere)."""
     settings = settings if settings is not None else Settings()
     if group is not None and os.environ.get("PROMETHEUS_MULTIPROC_DIR") != str(group.metrics_dir):
         raise RuntimeError("a worker of a group needs PROMETHEUS_MULTIPROC_DIR set to the group's metrics folder")
+    provider = tracer_provider if tracer_provider is not None else tracer_provider_from_environment()
     app_metrics = Metrics(group.metrics_dir if group is not None else None)
     # /docs and /redoc come from the page router, on vendored files (FastAPI's own load them from a CDN).
     app = FastAPI(
         title="cnnserve",
         version=__version__,
         description=DESCRIPTION,
-        lifespan=_lifespan(settings, app_metrics, group),
+        lifespan=_lifespan(settings, app_metrics, group, provider),
         docs_url=None,
         redoc_url=None,
-        telemetry=fastapi_telemetry(),
+        telemetry=fastapi_telemetry(provider),
     )
     app.state.settings = settings
     app.state.metrics = app_metrics
     app.state.zoo = ArchitectureCatalog()
 
-    # Innermost first: the inference routes inside every other middleware; metrics outside the body
-    # limit, so they see every answer, its 413s included; a deployment's own middleware outside all.
+    # Innermost first: the inference routes inside every other middleware; the request's id, metrics
+    # and access record outside the body limit, so they see every answer, its 413s included; a
+    # deployment's own middleware outside all.
     if settings.fast_path:
-        install_inference_routes(app, settings)
+        install_inference_routes(app, settings, tracing=provider is not None)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(MetricsMiddleware, metrics=app_metrics)
+    access_log = settings.access_log and settings.log_format == "json"  # the text format has uvicorn's
+    app.add_middleware(RequestMiddleware, metrics=app_metrics, access_log=access_log)
     install_error_handlers(app)
 
     protected = [Depends(require_api_key)]

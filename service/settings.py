@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="address to listen on")
     port: int = Field(8000, ge=0, le=65535, description="port to listen on (0: any free port)")
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="json: one object a line (time, level, worker, request id, trace id, and for the access log the "
+        "model, version, variant, status and duration)",
+    )
     access_log: bool = Field(
         False,
         description="log every request (uvicorn's access log): a line costs about as much CPU as a quarter of "

@@ -34,10 +34,14 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import numpy as np
+from opentelemetry.context import Context
+from opentelemetry.trace import SpanContext, Tracer
 
 from ..observability.metrics import ModelMetrics
 from .errors import InferenceFailed, InvalidInput, QueueFull, ServiceError
 from .runtime import ORT_ERRORS
+
+ROOT_CONTEXT = Context()  # a batch serves many requests: its span belongs to none of their traces
 
 __all__ = ["INLINE_RUN_S", "REGROUP_SHARE", "SHORTEST_WAIT_S", "BatchResult", "BatchingConfig", "DynamicBatcher"]
 
@@ -88,6 +92,7 @@ class BatchResult:
     queue_s: float
     run_s: float
     batch_size: int
+    batch_span: SpanContext | None = None  # the batch's span, when tracing: each request's inference links to it
 
 
 @dataclass(slots=True)
@@ -109,9 +114,15 @@ class DynamicBatcher:
     """
 
     def __init__(
-        self, run: RunFn, config: BatchingConfig, executor: Executor, metrics: ModelMetrics | None = None
+        self,
+        run: RunFn,
+        config: BatchingConfig,
+        executor: Executor,
+        metrics: ModelMetrics | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self._run = run
+        self._tracer = tracer
         self.config = config
         self._executor = executor
         self._metrics = metrics
@@ -209,6 +220,17 @@ class DynamicBatcher:
         self._run_estimate_s = seconds if estimate is None else 0.8 * estimate + 0.2 * seconds
         return outputs
 
+    def _batch_span(self, run_s: float, inputs: int, requests: int) -> SpanContext:
+        """The span of the batch that just ran: a trace of its own, which the requests it served link to."""
+        assert self._tracer is not None
+        start, end = _span_times(run_s)
+        attributes = {"cnnserve.batch.inputs": inputs, "cnnserve.batch.requests": requests}
+        if self._metrics is not None:
+            attributes["cnnserve.model"] = self._metrics.model
+        span = self._tracer.start_span("batch inference", context=ROOT_CONTEXT, start_time=start, attributes=attributes)
+        span.end(end_time=end)
+        return span.get_span_context()
+
     async def _work(self) -> None:
         try:
             # An empty queue keeps the worker only for a regrouping wait that can be timed (none that would spin).
@@ -234,12 +256,14 @@ class DynamicBatcher:
                     self._regroup_inputs = min(self.config.max_batch_size, batch.shape[0] + self._queued_inputs)
                 if self._metrics:
                     self._metrics.observe_batch(batch.shape[0], run_s)
+                span = self._batch_span(run_s, batch.shape[0], len(taken)) if self._tracer is not None else None
                 offset = 0
                 for request in taken:
                     n = request.inputs.shape[0]
                     if not request.future.done():
                         rows = [out[offset : offset + n] for out in outputs]
-                        request.future.set_result(BatchResult(rows, start - request.enqueued, run_s, batch.shape[0]))
+                        result = BatchResult(rows, start - request.enqueued, run_s, batch.shape[0], span)
+                        request.future.set_result(result)
                     offset += n
         finally:
             self._worker = None
@@ -247,6 +271,12 @@ class DynamicBatcher:
                 _fail(self._queue, InferenceFailed("the server is shutting down"))
                 self._queue.clear()
                 self._queued_inputs = 0
+
+
+def _span_times(seconds: float) -> tuple[int, int]:
+    """The wall-clock start and end (ns since the epoch) of something that just took ``seconds``."""
+    end = time.time_ns()
+    return end - int(seconds * 1e9), end
 
 
 def _timed(run: RunFn, batch: np.ndarray) -> tuple[Sequence[np.ndarray], float]:

@@ -15,13 +15,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from opentelemetry.trace import Link, Tracer
 from starlette.concurrency import run_in_threadpool
 
 from ..settings import Settings
+from .batching import BatchResult
 from .errors import InvalidInput, NonFiniteOutput
 from .model_manager import ModelManager, Servable
 
@@ -66,10 +69,18 @@ class Inference:
         return self.outputs["probabilities"]
 
 
+_NO_SPAN = nullcontext()  # reusable: entering it does nothing
+
+
 class DataPlane:
-    def __init__(self, manager: ModelManager, settings: Settings) -> None:
+    def __init__(self, manager: ModelManager, settings: Settings, tracer: Tracer | None = None) -> None:
         self.manager = manager
         self.settings = settings
+        self._tracer = tracer
+
+    def span(self, name: str) -> AbstractContextManager[object]:
+        """A span of the current request's trace around a step (decode, encode); nothing when tracing is off."""
+        return _NO_SPAN if self._tracer is None else self._tracer.start_as_current_span(name)
 
     def resolve(self, name: str | None, version: int | None = None, variant: str | None = None) -> Servable:
         """The ready servable for ``name``; 404 for an unknown model/version/variant, 503 if not ready."""
@@ -145,11 +156,26 @@ class DataPlane:
     async def infer(self, servable: Servable, batch: np.ndarray) -> Inference:
         """Run ``batch`` (checked) through the servable's batcher: its rows of every output, all finite."""
         result = await servable.batcher.submit(batch)
+        if self._tracer is not None:
+            self._trace_inference(servable, result)
         outputs = dict(zip(servable.output_names, result.outputs, strict=True))
         for values in outputs.values():
             if values.dtype.kind == "f" and not np.isfinite(values).all():
                 raise _non_finite_output(servable, outputs)
         return Inference(servable, outputs, result.queue_s, result.run_s, result.batch_size)
+
+    def _trace_inference(self, servable: Servable, result: BatchResult) -> None:
+        """The request's wait in the queue and its inference, as spans of its trace; the inference links to the
+        batch's own span (one batch serves several requests, each in a trace of its own)."""
+        assert self._tracer is not None
+        end = time.time_ns()
+        ran = end - int(result.run_s * 1e9)
+        queued = ran - int(result.queue_s * 1e9)
+        attributes = {"cnnserve.model": servable.name, "cnnserve.version": servable.version}
+        self._tracer.start_span("queue wait", start_time=queued, attributes=attributes).end(end_time=ran)
+        links = [Link(result.batch_span)] if result.batch_span is not None else []
+        attributes = {**attributes, "cnnserve.variant": servable.precision, "cnnserve.batch.inputs": result.batch_size}
+        self._tracer.start_span("inference", start_time=ran, links=links, attributes=attributes).end(end_time=end)
 
 
 def json_array(data: Any, dtype: np.dtype) -> np.ndarray:

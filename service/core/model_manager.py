@@ -24,6 +24,7 @@ from typing import Literal
 
 import numpy as np
 import onnxruntime as ort
+from opentelemetry.trace import Tracer
 
 from repository import ModelCard, Repository, RepositoryError, TensorSpec, sha256_file
 
@@ -150,9 +151,14 @@ class ModelManager:
     """
 
     def __init__(
-        self, settings: Settings, metrics: Metrics, on_change: Callable[[list[ModelState]], None] | None = None
+        self,
+        settings: Settings,
+        metrics: Metrics,
+        on_change: Callable[[list[ModelState]], None] | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self.settings = settings
+        self._tracer = tracer
         self.repository = Repository(settings.repository)
         self._metrics = metrics
         # 0: every usable CPU (python -m service has already divided them among its workers).
@@ -234,7 +240,7 @@ class ModelManager:
             for name in removed:
                 logger.info("%s: removed from the repository; unloaded", name)
                 del self._models[name]
-                self._metrics.model_ready.labels(name).set(0)
+                self._metrics.observe_model(name, ready=False, served=0, latest=0)
             for name in names:
                 previous = self._models.get(name)
                 if previous is not None and previous.status != LOADING:
@@ -243,11 +249,16 @@ class ModelManager:
                         continue
                 state = await asyncio.to_thread(self._load, name, previous)
                 self._models[name] = state  # the swap
-                self._metrics.model_ready.labels(name).set(1 if state.status == READY else 0)
+                self._observe(state)
                 changed.append(name)
             if changed or removed:
                 self._changed()
         return changed
+
+    def _observe(self, state: ModelState) -> None:
+        served = max(state.versions, default=0) if state.status == READY else 0
+        latest = max(state.card.versions, default=0) if state.card is not None else 0
+        self._metrics.observe_model(state.name, state.status == READY, served, latest)
 
     def _changed(self) -> None:
         if self._on_change is not None:
@@ -275,6 +286,7 @@ class ModelManager:
         try:
             card = self.repository.load_card(name)
         except RepositoryError as exc:
+            self._metrics.model_load_failures.labels(name).inc()
             return self._failed(name, previous, str(exc), (card_stat,))
         fingerprint = (card_stat, *self._file_stats(name, card))
         versions: dict[int, VersionState] = {}
@@ -284,6 +296,7 @@ class ModelManager:
                 versions[number] = self._load_version(card, number, previous)
             except LoadError as exc:
                 failed[number] = str(exc)
+                self._metrics.model_load_failures.labels(name).inc()
                 logger.warning("%s: version %d not loaded: %s", name, number, exc)
             if versions and self.settings.version_policy == "latest":
                 break
@@ -375,7 +388,7 @@ class ModelManager:
             regroup=s.batch_regroup,
         )
         metrics = self._metrics.model(card.name)
-        batcher = DynamicBatcher(session.run, config, self._executor, metrics)
+        batcher = DynamicBatcher(session.run, config, self._executor, metrics, self._tracer)
         images = ImagePipeline(card.input, s.max_image_pixels)
         return Servable(card, number, precision, session, batcher, images, sha256, metrics)
 

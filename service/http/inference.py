@@ -37,6 +37,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.dependencies.utils import request_params_to_args
 from fastapi.routing import APIRoute
+from opentelemetry import trace
 from starlette.datastructures import QueryParams, State
 from starlette.requests import Request
 from starlette.responses import Response
@@ -97,9 +98,10 @@ def _handler(handlers: dict[Any, Any], exc: Exception) -> Callable[..., Awaitabl
 class InferenceRoutes:
     """Pure ASGI middleware that answers the inference routes and passes every other request on."""
 
-    def __init__(self, app: ASGIApp, routes: list[InferenceRoute]) -> None:
+    def __init__(self, app: ASGIApp, routes: list[InferenceRoute], tracing: bool = False) -> None:
         self.app = app
         self.routes = routes
+        self.tracing = tracing
         self._by_segments: dict[int, list[InferenceRoute]] = {}
         for route in routes:
             self._by_segments.setdefault(route.segments, []).append(route)
@@ -112,6 +114,10 @@ class InferenceRoutes:
                 if params is not None:
                     scope["route"] = route
                     scope["path_params"] = params
+                    if self.tracing:  # what FastAPI's router does for its own routes' server spans
+                        span = trace.get_current_span()
+                        span.update_name(f"POST {route.path}")
+                        span.set_attribute("http.route", route.path)
                     await self._serve(route, Request(scope, receive), send)
                     return
         await self.app(scope, receive, send)
@@ -187,7 +193,7 @@ class _Endpoints:
         return options
 
 
-def install_inference_routes(app: FastAPI, settings: Settings) -> list[InferenceRoute]:
+def install_inference_routes(app: FastAPI, settings: Settings, tracing: bool = False) -> list[InferenceRoute]:
     """Add :class:`InferenceRoutes` to ``app``; call it before any other ``add_middleware``, so it is innermost."""
     if app.user_middleware:
         raise RuntimeError("the inference routes' middleware must be the app's first (innermost) middleware")
@@ -199,5 +205,5 @@ def install_inference_routes(app: FastAPI, settings: Settings) -> list[Inference
         InferenceRoute(declared[v2.infer], endpoints.infer(with_version=False)),
         InferenceRoute(declared[v2.infer_version], endpoints.infer(with_version=True)),
     ]
-    app.add_middleware(InferenceRoutes, routes=routes)
+    app.add_middleware(InferenceRoutes, routes=routes, tracing=tracing)
     return routes

@@ -1,17 +1,20 @@
 """Prometheus metrics, labelled by model (and route for HTTP), in one registry per app.
 
 ``cnnserve_requests_total``, ``cnnserve_request_duration_seconds`` and
-``cnnserve_request_errors_total`` come from :class:`MetricsMiddleware`; the batch size,
+``cnnserve_request_errors_total`` come from :class:`service.http.middleware.RequestMiddleware`; the batch size,
 inference time, queue depth and queue rejections from each model's batcher through
 :class:`ModelMetrics`, whose label children are bound once so the hot path does no lookups
 (``cnnserve_non_finite_outputs_total``, from the data plane, per variant too);
-``cnnserve_event_loop_lag_seconds`` from :func:`service.observability.loop_lag.watch_loop_lag`.
+``cnnserve_event_loop_lag_seconds`` from :func:`service.observability.loop_lag.watch_loop_lag`;
+``cnnserve_model_ready``, ``cnnserve_model_version_served`` and ``_latest`` and
+``cnnserve_model_load_failures_total`` from the model manager; ``cnnserve_worker_replacements_total``
+from a worker that replaces one that exited. The alerts of ``deploy/prometheus/`` read these.
 
 In a group of workers (:mod:`service.process.supervisor`) every worker writes its values to files in
 the group's ``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's multiprocess mode) and ``/metrics``,
 whichever worker answers it, adds them all up: counters and histograms over every worker that
-ever ran, the queue depth over the live ones, and ``cnnserve_model_ready`` is the lowest of the
-live workers' (1: every worker serves the model).
+ever ran, the queue depth over the live ones, ``cnnserve_model_ready`` and the version served are
+the lowest of the live workers' (1: every worker serves the model), the latest version the highest.
 """
 
 from __future__ import annotations
@@ -129,6 +132,32 @@ class Metrics:
             registry=r,
             multiprocess_mode="livemin",
         )
+        self.model_version_served = Gauge(
+            "cnnserve_model_version_served",
+            "the newest version served (0: none); in a group, the oldest any live worker serves",
+            ["model"],
+            registry=r,
+            multiprocess_mode="livemin",
+        )
+        self.model_version_latest = Gauge(
+            "cnnserve_model_version_latest",
+            "the newest version the model's card lists (0: no readable card)",
+            ["model"],
+            registry=r,
+            multiprocess_mode="livemax",
+        )
+        self.model_load_failures = Counter(
+            "cnnserve_model_load_failures",
+            "load attempts that failed: a version (bad hash, unreadable file, a graph ONNX Runtime refuses) "
+            "or the whole card",
+            ["model"],
+            registry=r,
+        )
+        self.worker_replacements = Counter(
+            "cnnserve_worker_replacements",
+            "workers started in place of one that exited (python -m service with several workers)",
+            registry=r,
+        )
 
     def _add_view_series(self, r: CollectorRegistry) -> None:
         """The views (service/visualize); their requests are counted by route like every other."""
@@ -153,6 +182,12 @@ class Metrics:
         if name not in self._models:
             self._models[name] = ModelMetrics(self, name)
         return self._models[name]
+
+    def observe_model(self, model: str, ready: bool, served: int, latest: int) -> None:
+        """A model (re)loaded or dropped: its readiness, the newest version served and the newest its card lists."""
+        self.model_ready.labels(model).set(1 if ready else 0)
+        self.model_version_served.labels(model).set(served)
+        self.model_version_latest.labels(model).set(latest)
 
     def observe_request(self, model: str, route: str, status: int, seconds: float) -> None:
         key = (model, route, status)

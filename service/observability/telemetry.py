@@ -1,13 +1,22 @@
-"""FastAPI's built-in OpenTelemetry: decided once, when the app is created.
+"""Tracing with OpenTelemetry: on where the standard ``OTEL_*`` variables ask for it, and free where they do not.
 
-FastAPI asks, on every request, whether a tracer, meter or logger provider is configured, and that
-question (the providers and the environment, read each time) cost about a tenth of a LeNet-5
-request in a profile of the inference routes. The answer is known when the app is created: tracing
-stays on where OpenTelemetry is configured by then (a tracer provider set, as the SDK or
-``opentelemetry-instrument`` set one, or ``FASTAPI_OTEL_AUTO_CONFIGURE=true``, FastAPI's own
-switch to set one up from the ``OTEL_*`` variables); otherwise it is off, and the question costs a
-dictionary lookup. FastAPI's HTTP metrics and logs stay off: ``/metrics`` and the service's own
-logs have both.
+:func:`tracer_provider_from_environment` decides once per process, when the app is created:
+
+* a tracer provider already set for the process (the OpenTelemetry SDK set up by its owner,
+  ``opentelemetry-instrument``) is used as it is;
+* otherwise ``OTEL_TRACES_EXPORTER=otlp``, or an ``OTEL_EXPORTER_OTLP_ENDPOINT`` /
+  ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` without it, makes one here: the SDK exporting over
+  OTLP/HTTP in batches, configured by the exporter's own ``OTEL_*`` variables, its resource by
+  ``OTEL_SERVICE_NAME`` (default ``cnnserve``) and ``OTEL_RESOURCE_ATTRIBUTES``;
+* otherwise (and with ``OTEL_SDK_DISABLED=true``) there is none: no span is made, and FastAPI's
+  per-request question whether a provider is configured, which cost about a tenth of a LeNet-5
+  request in a profile, is answered once (:func:`fastapi_telemetry`).
+
+FastAPI's built-in OpenTelemetry makes each request's server span, continuing a W3C
+``traceparent``; the service adds its own spans under it (``decode``, ``queue wait``,
+``inference``, ``encode``) and one ``batch inference`` span per batch, which each request it
+served links to. FastAPI's own metrics and logs stay off: ``/metrics`` and the service's logs
+have both.
 """
 
 from __future__ import annotations
@@ -17,15 +26,41 @@ import os
 from fastapi.telemetry import TelemetryConfig
 from opentelemetry import trace
 
-__all__ = ["fastapi_telemetry", "tracing_configured"]
+__all__ = ["TRACER_NAME", "fastapi_telemetry", "tracer_provider_from_environment"]
+
+TRACER_NAME = "cnnserve"
+_ENDPOINTS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 
 
-def tracing_configured() -> bool:
-    """Whether OpenTelemetry tracing is set up for this process (now, or by FastAPI from the environment)."""
-    auto = os.environ.get("FASTAPI_OTEL_AUTO_CONFIGURE", "").lower() == "true"
-    return auto or not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+def _traces_asked() -> bool:
+    exporter = os.environ.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    if exporter:
+        return exporter == "otlp"
+    return any(os.environ.get(name) for name in _ENDPOINTS)
 
 
-def fastapi_telemetry() -> TelemetryConfig:
-    """``FastAPI(telemetry=...)``: request spans only where tracing is configured, never FastAPI's metrics or logs."""
-    return {"tracing": tracing_configured(), "metrics": False, "logs": False}
+def tracer_provider_from_environment() -> trace.TracerProvider | None:
+    """This process's tracer provider when tracing is on (set up here from ``OTEL_*`` if asked), else None."""
+    if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return None
+    current = trace.get_tracer_provider()
+    if not isinstance(current, trace.ProxyTracerProvider):
+        return current
+    if not _traces_asked():
+        return None
+    # Imported here: the SDK and the exporter cost nothing to a service that does not trace.
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    service = os.environ.get("OTEL_SERVICE_NAME") or "cnnserve"
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
+    return provider
+
+
+def fastapi_telemetry(provider: trace.TracerProvider | None) -> TelemetryConfig:
+    """``FastAPI(telemetry=...)``: request spans from ``provider`` if any; never FastAPI's metrics or logs."""
+    return {"tracing": provider is not None, "tracer_provider": provider, "metrics": False, "logs": False}

@@ -90,4 +90,8 @@ def uvicorn_config(app: Any, settings: Settings, **options: Any) -> uvicorn.Conf
         "timeout_graceful_shutdown": settings.graceful_shutdown_s,
         "http": CoalescingHttpToolsProtocol,
     }
+    if settings.log_format == "json":
+        # uvicorn's records through the root logger's JSON handler; the access records are the service's own,
+        # which know the model, version and variant (service.http.middleware.RequestMiddleware).
+        defaults.update(log_config=None, access_log=False)
     return uvicorn.Config(app, **{**defaults, **options})

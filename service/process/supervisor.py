@@ -99,7 +99,7 @@ def run_worker(settings: Settings, group: WorkerGroup, address: tuple[str, int],
     from ..app import create_app  # in the worker: PROMETHEUS_MULTIPROC_DIR is set before metrics exist
 
     _stop_with(supervisor)
-    configure_logging(settings.log_level, f"worker {group.index}")
+    configure_logging(settings.log_level, f"worker {group.index}", settings.log_format)
     # The root logger's format, with the worker's number.
     config = uvicorn_config(create_app(settings, group), settings, log_config=None)
     with bind_port(*address) as sock:  # uvicorn listens on it once the app has started

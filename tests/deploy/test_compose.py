@@ -139,3 +139,18 @@ def test_workers_follow_the_cpu_limit(compose: dict[str, Any], service: str) -> 
     memory = float(limits["memory"][:-1]) * units[limits["memory"][-1].lower()]
     # Each worker holds every model: 1.4-2.9 GiB for the default set (docs/service.md).
     assert memory >= math.ceil(cpus) * 2.5 * 2**30
+
+
+def test_prometheus_is_an_optional_service_with_the_shipped_rules(compose: dict[str, Any]) -> None:
+    prometheus = compose["services"]["prometheus"]
+    assert prometheus["profiles"] == ["monitoring"], "`docker compose up` does not start it"
+    assert "./deploy/prometheus:/etc/prometheus:ro" in prometheus["volumes"]
+    config = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    [job] = config["scrape_configs"]
+    targets = set(job["static_configs"][0]["targets"])
+    assert (
+        targets
+        == {f"{name}:8000" for name in ("cnnserve", "cnnserve-cpu")}
+        <= {f"{s}:8000" for s in compose["services"]}
+    )
+    assert all((ROOT / "deploy" / "prometheus" / f).exists() for f in config["rule_files"])

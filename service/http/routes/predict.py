@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from ...core.dataplane import DataPlane
 from ..codecs import predict_response, preprocess_response, read_predict
 from ..deps import DataPlaneDep
+from ..middleware import record_servable
 from ..openapi import RETRY_AFTER, SERVER_FAULT
 from ..schemas import (
     BASE64_IMAGE_SCHEMA,
@@ -100,14 +101,16 @@ async def run_predict(
     payload = await read_predict(request, query, path_model=path_model, max_images=dataplane.settings.max_images)
     options = payload.options
     servable = dataplane.resolve(options.model, options.version, options.variant)
-    request.state.model = servable.name
-    if payload.images is not None:
-        batch = await dataplane.decode_images(servable, payload.images)
-    else:
-        batch = dataplane.tensor(servable, payload.tensor)
+    record_servable(request, servable)
+    with dataplane.span("decode"):
+        if payload.images is not None:
+            batch = await dataplane.decode_images(servable, payload.images)
+        else:
+            batch = dataplane.tensor(servable, payload.tensor)
     decoded = time.perf_counter()
     result = await dataplane.infer(servable, batch)
-    return predict_response(result, options, started, decoded)
+    with dataplane.span("encode"):
+        return predict_response(result, options, started, decoded)
 
 
 @router.post(
@@ -156,5 +159,5 @@ async def preprocess(
     query = PredictOptions(model=name, version=version)
     payload = await read_predict(request, query, path_model=name, max_images=dataplane.settings.max_images)
     servable = dataplane.resolve(name, payload.options.version)
-    request.state.model = servable.name
+    record_servable(request, servable)
     return await run_in_threadpool(preprocess_response, servable, payload)

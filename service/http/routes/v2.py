@@ -16,6 +16,7 @@ from ...core.dataplane import V2_DATATYPES, DataPlane
 from ...core.errors import InvalidInput, ModelNotReady, ServiceNotReady, VersionNotFound
 from ...core.model_manager import ModelState
 from ..deps import DataPlaneDep, ManagerDep, ModelDep, ReadinessDep
+from ..middleware import record_servable
 from ..openapi import RETRY_AFTER, SERVER_FAULT
 from ..schemas import ErrorResponse
 from ..v2_codec import HEADER_LENGTH, decode_infer, encode_infer, inflate
@@ -226,21 +227,24 @@ async def run_infer(request: Request, dataplane: DataPlane, model: ModelState, v
     """The infer endpoints' work after routing and dependencies; :mod:`service.http.inference` calls it too."""
     number = _version(model, version)
     servable = model.servable(number)
-    request.state.model = servable.name
+    record_servable(request, servable)
     body = inflate(await request.body(), request.headers.get("content-encoding"), dataplane.settings.max_body_bytes)
-    decoded = decode_infer(body, request.headers.get(HEADER_LENGTH), servable.output_names)
-    if decoded.variant is not None:
-        servable = model.servable(number, decoded.variant)
-    if len(decoded.inputs) != 1:
-        raise InvalidInput(
-            f"model {servable.name!r} takes one input, {servable.input.name!r}; got {len(decoded.inputs)}"
-        )
-    name, array = decoded.inputs[0]
-    batch = dataplane.check(servable, array, name)
+    with dataplane.span("decode"):
+        decoded = decode_infer(body, request.headers.get(HEADER_LENGTH), servable.output_names)
+        if decoded.variant is not None:
+            servable = model.servable(number, decoded.variant)
+            record_servable(request, servable)
+        if len(decoded.inputs) != 1:
+            raise InvalidInput(
+                f"model {servable.name!r} takes one input, {servable.input.name!r}; got {len(decoded.inputs)}"
+            )
+        name, array = decoded.inputs[0]
+        batch = dataplane.check(servable, array, name)
     result = await dataplane.infer(servable, batch)
-    content, headers = encode_infer(
-        servable.name, servable.version, decoded.id, result.outputs, decoded.outputs, servable.labels
-    )
+    with dataplane.span("encode"):
+        content, headers = encode_infer(
+            servable.name, servable.version, decoded.id, result.outputs, decoded.outputs, servable.labels
+        )
     media_type = "application/octet-stream" if headers else "application/json"
     return Response(content, media_type=media_type, headers=headers)
 

@@ -26,6 +26,7 @@ from ...visualize.schemas import ActivationsResponse, FiltersResponse, Occlusion
 from ...visualize.sessions import layer_record
 from ..codecs import PredictPayload, read_predict
 from ..deps import DataPlaneDep, ViewsDep
+from ..middleware import record_servable
 from ..schemas import BASE64_IMAGE_SCHEMA, ErrorResponse, PredictOptions
 
 router = APIRouter(tags=["views"])
@@ -116,7 +117,7 @@ async def activations(
     count = views.channels(channels)
     payload = await read_predict(request, PredictOptions(version=version), path_model=name, max_images=1)
     servable = dataplane.resolve(name, payload.options.version)
-    request.state.model = servable.name
+    record_servable(request, servable)
     record = layer_record(servable)
     selected, note = select_layers(record, layers, views.settings.max_view_layers)
     batch = await _one_input(dataplane, servable, payload)
@@ -145,7 +146,7 @@ async def filters(
 ) -> Response:
     started = time.perf_counter()
     servable = dataplane.resolve(name, version)
-    request.state.model = servable.name
+    record_servable(request, servable)
     answer = await views.filters(servable, layer_record(servable), layer.strip() if layer else None, count)
     return _json(views, servable.name, "filters", started, answer)
 
@@ -182,7 +183,7 @@ async def occlusion(
     )
     options = payload.options
     servable = dataplane.resolve(name, options.version, options.variant)
-    request.state.model = servable.name
+    record_servable(request, servable)
     batch = await _one_input(dataplane, servable, payload)
     answer = await views.occlusion(servable, batch, patch, stride, class_index, elapsed_ms(started))
     return _json(views, servable.name, "occlusion", started, answer)
