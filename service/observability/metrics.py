@@ -67,19 +67,25 @@ class Metrics:
         self._add_model_series(self.registry)
         self._add_view_series(self.registry)
         self._models: dict[str, ModelMetrics] = {}
-        self._request_children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
+        self._request_children: dict[tuple[str, str, int, str], tuple[Any, Any, Any]] = {}
 
     def _add_http_series(self, r: CollectorRegistry) -> None:
-        self.requests = Counter("cnnserve_requests", "HTTP requests", ["model", "route", "status"], registry=r)
+        # protocol: "http" (REST and the v2 protocol; the route tells which), and a second front end's own.
+        self.requests = Counter(
+            "cnnserve_requests", "requests answered", ["model", "protocol", "route", "status"], registry=r
+        )
         self.request_seconds = Histogram(
             "cnnserve_request_duration_seconds",
-            "HTTP request latency",
-            ["model", "route"],
+            "request latency",
+            ["model", "protocol", "route"],
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
         self.errors = Counter(
-            "cnnserve_request_errors", "HTTP requests answered 4xx/5xx", ["model", "route", "status"], registry=r
+            "cnnserve_request_errors",
+            "requests answered 4xx/5xx",
+            ["model", "protocol", "route", "status"],
+            registry=r,
         )
         self.client_disconnects = Counter(
             "cnnserve_client_disconnects",
@@ -189,14 +195,14 @@ class Metrics:
         self.model_version_served.labels(model).set(served)
         self.model_version_latest.labels(model).set(latest)
 
-    def observe_request(self, model: str, route: str, status: int, seconds: float) -> None:
-        key = (model, route, status)
+    def observe_request(self, model: str, route: str, status: int, seconds: float, protocol: str = "http") -> None:
+        key = (model, route, status, protocol)
         children = self._request_children.get(key)
         if children is None:
-            errors = self.errors.labels(model, route, str(status)) if status >= 400 else None
+            errors = self.errors.labels(model, protocol, route, str(status)) if status >= 400 else None
             children = (
-                self.requests.labels(model, route, str(status)),
-                self.request_seconds.labels(model, route),
+                self.requests.labels(model, protocol, route, str(status)),
+                self.request_seconds.labels(model, protocol, route),
                 errors,
             )
             self._request_children[key] = children

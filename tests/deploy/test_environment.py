@@ -37,7 +37,11 @@ def deployment_environments() -> list[tuple[str, dict[str, str | None]]]:
     stages = df.parse()
     found = [(f"Dockerfile ({t})", df.environment(stages, df.stage(stages, t))) for t in ("cpu", "gpu")]
     compose = interpolate(yaml.safe_load(COMPOSE.read_text()), {}, [])
-    found += [(f"docker-compose.yml ({name})", service["environment"]) for name, service in compose["services"].items()]
+    found += [
+        (f"docker-compose.yml ({name})", service["environment"])
+        for name, service in compose["services"].items()
+        if name.startswith("cnnserve")  # the monitoring profile's Prometheus and Grafana are not cnnserve
+    ]
     for path in sorted((ROOT / "deploy").rglob("*.yaml")):
         for doc in yaml.safe_load_all(path.read_text()):
             if doc:

@@ -20,13 +20,14 @@ def test_metrics_are_labelled_by_model_and_route(client: httpx.Client, cards, gr
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     text = r.text
     route = "/models/{name}/predict"
-    assert f'cnnserve_requests_total{{model="{grey_model}",route="{route}",status="200"}}' in text
-    assert f'cnnserve_request_errors_total{{model="{grey_model}",route="{route}",status="422"}}' in text
+    assert f'cnnserve_requests_total{{model="{grey_model}",protocol="http",route="{route}",status="200"}}' in text
+    assert f'cnnserve_request_errors_total{{model="{grey_model}",protocol="http",route="{route}",status="422"}}' in text
     assert (
-        f'cnnserve_request_errors_total{{model="",route="{route}",status="404"}}' in text
+        f'cnnserve_request_errors_total{{model="",protocol="http",route="{route}",status="404"}}' in text
     )  # unknown names are no label
     assert "no-such-model" not in text
-    assert f'cnnserve_request_duration_seconds_bucket{{le="0.001",model="{grey_model}",route="{route}"}}' in text
+    labels = f'le="0.001",model="{grey_model}",protocol="http",route="{route}"'
+    assert f"cnnserve_request_duration_seconds_bucket{{{labels}}}" in text
     assert f'cnnserve_batch_size_count{{model="{grey_model}"}}' in text
     assert f'cnnserve_inference_duration_seconds_count{{model="{grey_model}"}}' in text
     assert f'cnnserve_queue_depth{{model="{grey_model}"}} 0.0' in text

@@ -128,8 +128,10 @@ def test_summary_at_a_depth_is_summarize_at_that_depth(client: httpx.Client, car
                 assert text == expected.to_text() + "\n"
 
 
-def test_summary_at_a_depth_not_stored_is_422(client: httpx.Client, cards: dict[str, ModelCard]) -> None:
+def test_summary_past_the_deepest_block_is_every_layer(client: httpx.Client, cards: dict[str, ModelCard]) -> None:
+    """As ``python -m models summary NAME --depth N``: past the deepest block every row is a leaf."""
     for name, card in cards.items():
         deepest = max(card.summary.depths)
         r = client.get(f"/models/{name}/summary", params={"depth": deepest + 1})
-        assert r.status_code == 422 and r.json()["details"] == {"depths": sorted(card.summary.depths)}
+        assert r.status_code == 200, r.text
+        assert [row["name"] for row in r.json()["layers"]] == [row.name for row in card.summary.layers]

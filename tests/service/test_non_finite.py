@@ -140,7 +140,8 @@ def test_non_finite_outputs_are_500_for_their_request_alone(overflow_server: Liv
     with overflow_server.client() as c:
         metrics = c.get("/metrics").text
     assert 'cnnserve_non_finite_outputs_total{model="lenet5",variant="fp32"} 1.0' in metrics
-    assert 'cnnserve_request_errors_total{model="lenet5",route="/models/{name}/predict",status="500"} 1.0' in metrics
+    labels = 'model="lenet5",protocol="http",route="/models/{name}/predict",status="500"'
+    assert f"cnnserve_request_errors_total{{{labels}}} 1.0" in metrics
 
 
 def test_a_float16_overflow_names_its_variant_and_cause_on_both_protocols(overflow_server: LiveServer) -> None:

@@ -338,7 +338,14 @@ def test_a_layer_session_is_opened_on_first_use_only(repository: Path, cards, gr
         assert _metric(text, "cnnserve_view_duration_seconds_count", model=grey_model, view=view) >= 1
         assert _metric(text, "cnnserve_view_bytes_sum", model=grey_model, view=view) > 100
     assert (
-        _metric(text, "cnnserve_requests_total", model=grey_model, route="/models/{name}/activations", status="200")
+        _metric(
+            text,
+            "cnnserve_requests_total",
+            model=grey_model,
+            protocol="http",
+            route="/models/{name}/activations",
+            status="200",
+        )
         == 2
     )
 

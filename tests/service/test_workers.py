@@ -127,7 +127,7 @@ def test_metrics_add_up_over_workers_and_logs_name_them(group: Group) -> None:
     served = {w: len(group.lines(f"worker {w}", f'"POST {PREDICT} HTTP/1.1" 200')) for w in (0, 1)}
     assert sum(served.values()) == 40 and all(served.values()), f"both workers answer: {served}"
     counts = _samples(group.url, "cnnserve_requests_total")
-    key = (("model", "lenet5"), ("route", "/models/{name}/predict"), ("status", "200"))
+    key = (("model", "lenet5"), ("protocol", "http"), ("route", "/models/{name}/predict"), ("status", "200"))
     assert counts[key] == 40, "/metrics of any worker counts the requests of all"
     ready = _samples(group.url, "cnnserve_model_ready")
     assert ready[(("model", "lenet5"),)] == 1.0 and ready[(("model", "lenet5-rgb"),)] == 1.0
