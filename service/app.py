@@ -24,7 +24,7 @@ from .core.readiness import GroupReadiness, LocalReadiness, StatusFile, WorkerGr
 from .http.deps import require_api_key
 from .http.errors import install_error_handlers
 from .http.inference import install_inference_routes
-from .http.middleware import BodyLimitMiddleware, RequestMiddleware
+from .http.middleware import RequestMiddleware
 from .http.openapi import install_openapi
 from .http.routes import health, metrics, models, page, predict, v2, visualize, zoo
 from .observability.loop_lag import watch_loop_lag
@@ -116,14 +116,18 @@ def create_app(
     app.state.metrics = app_metrics
     app.state.zoo = ArchitectureCatalog()
 
-    # Innermost first: the inference routes inside every other middleware; the request's id, metrics
-    # and access record outside the body limit, so they see every answer, its 413s included; a
-    # deployment's own middleware outside all.
+    # Innermost first: the inference routes inside every other middleware, then each request's own
+    # bookkeeping (id, body limit, metrics, access record); a deployment's own middleware outside all.
     if settings.fast_path:
         install_inference_routes(app, settings, tracing=provider is not None)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    access_log = settings.access_log and settings.log_format == "json"  # the text format has uvicorn's
-    app.add_middleware(RequestMiddleware, metrics=app_metrics, access_log=access_log)
+    json_logs = settings.log_format == "json"
+    app.add_middleware(
+        RequestMiddleware,
+        metrics=app_metrics,
+        max_bytes=settings.max_body_bytes,
+        access_log=settings.access_log and json_logs,  # the text format has uvicorn's access log
+        log_ids=json_logs,
+    )
     install_error_handlers(app)
 
     protected = [Depends(require_api_key)]

@@ -33,7 +33,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-BODY_BYTES_KEY = "cnnserve.body_bytes"  # the request body's bytes received so far (BodyLimitMiddleware keeps it)
+BODY_BYTES_KEY = "cnnserve.body_bytes"  # the request body's bytes received so far (RequestMiddleware keeps it)
 CLIENT_CLOSED_REQUEST = 499
 
 

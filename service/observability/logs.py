@@ -22,7 +22,8 @@ from opentelemetry import trace
 __all__ = ["ACCESS_FIELDS", "REQUEST_ID", "JsonFormatter", "LogFormat", "configure_logging"]
 
 LogFormat = Literal["text", "json"]
-REQUEST_ID: ContextVar[str | None] = ContextVar("cnnserve_request_id", default=None)
+# The id of the request being answered, as its header carries it (bytes: decoded only for a record).
+REQUEST_ID: ContextVar[bytes | None] = ContextVar("cnnserve_request_id", default=None)
 ACCESS_FIELDS = ("method", "path", "status", "model", "version", "variant", "duration_ms")
 
 
@@ -35,7 +36,8 @@ class _Context(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.worker = self.process
-        record.request_id = REQUEST_ID.get()
+        request_id = REQUEST_ID.get()
+        record.request_id = request_id.decode("ascii") if request_id is not None else None
         context = trace.get_current_span().get_span_context()
         record.trace_id = format(context.trace_id, "032x") if context.is_valid else None
         return True
