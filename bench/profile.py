@@ -127,16 +127,14 @@ def profiles(
     servers: list[tuple[ServerProcess, str]], model: str, payload: str, concurrency: int, seconds: float, rounds: int
 ) -> list[Profile]:
     """Each ready server's CPU per request, the median of ``rounds`` loads taken in turn, split by part."""
-    loads = []
-    for server, _ in servers:
-        card, path = model_file(server.repository, model)
-        loads.append(load_for(model, payload, card, bare_session(path), size=16))
+    card, path = model_file(servers[0][0].repository, model)  # every server serves the same repository
+    load = load_for(model, payload, card, bare_session(path), size=16)
     readings: list[list[tuple[float, float]]] = [[] for _ in servers]
     for _ in range(rounds):
-        for (server, _), load, taken in zip(servers, loads, readings, strict=True):
+        for (server, _), taken in zip(servers, readings, strict=True):
             taken.append(cpu_per_request(server, load, concurrency, seconds))
     out = []
-    for (server, label), load, taken in zip(servers, loads, readings, strict=True):
+    for (server, label), taken in zip(servers, readings, strict=True):
         counts = split(server, load, concurrency, seconds)
         cpu_us = statistics.median(cpu for cpu, _ in taken)
         total = sum(counts.values())

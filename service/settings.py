@@ -14,7 +14,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from repository import Precision
 
-__all__ = ["PROVIDER_ALIASES", "Settings"]
+__all__ = ["PROVIDER_ALIASES", "LogFormat", "Settings"]
 
 # Short names accepted in CNNSERVE_PROVIDERS ("cuda,cpu"); full ONNX Runtime names pass through.
 PROVIDER_ALIASES = {
@@ -35,6 +35,9 @@ def _split(value: object) -> object:
     return value
 
 
+LogFormat = Literal["text", "json"]
+
+
 class Settings(BaseSettings):
     """Every setting has an environment variable: the field name, upper case, prefixed ``CNNSERVE_``."""
 
@@ -44,7 +47,7 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="address to listen on")
     port: int = Field(8000, ge=0, le=65535, description="port to listen on (0: any free port)")
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
-    log_format: Literal["text", "json"] = Field(
+    log_format: LogFormat = Field(
         "text",
         description="json: one object a line (time, level, worker, request id, trace id, and for the access log the "
         "model, version, variant, status and duration)",

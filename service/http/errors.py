@@ -19,17 +19,10 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from ..core.errors import InvalidInput, ServiceError
-from ..observability.metrics import UNMATCHED
+from ..observability.metrics import route_template
 from .schemas import ErrorResponse
 
-__all__ = [
-    "error_response",
-    "install_error_handlers",
-    "log_service_error",
-    "log_unexpected",
-    "unexpected_error_response",
-    "validation_error_response",
-]
+__all__ = ["BODY_BYTES_KEY", "error_response", "install_error_handlers", "validation_error_response"]
 
 logger = logging.getLogger(__name__)
 
@@ -60,15 +53,10 @@ _HTTP_CODES = {
 }
 
 
-def log_service_error(method: str, path: str, exc: ServiceError) -> None:
-    """A server-side error (5xx) is logged; a client's mistake is only answered."""
-    if exc.status_code >= 500:
-        logger.warning("%s %s: %s", method, path, exc.message)
-
-
 async def _service_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ServiceError)
-    log_service_error(request.method, request.url.path, exc)
+    if exc.status_code >= 500:  # a server-side error is logged; a client's mistake is only answered
+        logger.warning("%s %s: %s", request.method, request.url.path, exc.message)
     return error_response(exc)
 
 
@@ -97,18 +85,10 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     return validation_error_response(exc.errors())
 
 
-def log_unexpected(method: str, path: str, exc: BaseException) -> None:
-    logger.error("unhandled error on %s %s", method, path, exc_info=exc)
-
-
-def unexpected_error_response() -> Response:
-    return _render(500, ServiceError.code, "internal server error")
-
-
 async def _unexpected(request: Request, exc: Exception) -> Response:
     # Registered for Exception, Starlette's last resort: still the one shape, and logged with the trace.
-    log_unexpected(request.method, request.url.path, exc)
-    return unexpected_error_response()
+    logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return _render(500, ServiceError.code, "internal server error")
 
 
 async def _client_disconnect(request: Request, exc: Exception) -> Response:
@@ -117,10 +97,9 @@ async def _client_disconnect(request: Request, exc: Exception) -> Response:
     The answer is never sent (uvicorn drops what is sent after a disconnect); it is there for the
     metrics, which count the request under status 499, nginx's "client closed request".
     """
-    route = request.scope.get("route")
     received = request.scope.get(BODY_BYTES_KEY, 0)
     logger.info("%s %s: the client disconnected after %d body bytes", request.method, request.url.path, received)
-    request.app.state.metrics.client_disconnects.labels(getattr(route, "path", None) or UNMATCHED).inc()
+    request.app.state.metrics.client_disconnects.labels(route_template(request.scope)).inc()
     return Response(status_code=CLIENT_CLOSED_REQUEST)
 
 

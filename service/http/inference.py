@@ -67,7 +67,6 @@ class InferenceRoute:
 
     def __init__(self, declared: APIRoute, endpoint: Endpoint) -> None:
         self.path = declared.path
-        self.name = declared.name
         self.endpoint = endpoint
         parts = declared.path.split("/")
         self.segments = len(parts)
@@ -193,7 +192,7 @@ class _Endpoints:
         return options
 
 
-def install_inference_routes(app: FastAPI, settings: Settings, tracing: bool = False) -> list[InferenceRoute]:
+def install_inference_routes(app: FastAPI, settings: Settings, tracing: bool = False) -> None:
     """Add :class:`InferenceRoutes` to ``app``; call it before any other ``add_middleware``, so it is innermost."""
     if app.user_middleware:
         raise RuntimeError("the inference routes' middleware must be the app's first (innermost) middleware")
@@ -206,4 +205,3 @@ def install_inference_routes(app: FastAPI, settings: Settings, tracing: bool = F
         InferenceRoute(declared[v2.infer_version], endpoints.infer(with_version=True)),
     ]
     app.add_middleware(InferenceRoutes, routes=routes, tracing=tracing)
-    return routes

@@ -32,7 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..core.errors import PayloadTooLarge
 from ..core.model_manager import Servable
 from ..observability.logs import REQUEST_ID
-from ..observability.metrics import MODEL_STATE_KEY, UNMATCHED, Metrics
+from ..observability.metrics import MODEL_STATE_KEY, Metrics, route_template
 from .errors import BODY_BYTES_KEY, error_response
 
 __all__ = ["BODY_BYTES_KEY", "RequestMiddleware", "record_servable"]
@@ -111,9 +111,8 @@ class RequestMiddleware:
                 REQUEST_ID.reset(token)
 
     def _finish(self, scope: Scope, status: int, seconds: float) -> None:
-        template = getattr(scope.get("route"), "path", None) or UNMATCHED
         state = scope.get("state", {})
-        self.metrics.observe_request(state.get(MODEL_STATE_KEY, ""), template, status, seconds)
+        self.metrics.observe_request(state.get(MODEL_STATE_KEY, ""), route_template(scope), status, seconds)
         if self.access_log:
             _access(scope, status, state, seconds)
 

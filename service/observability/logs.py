@@ -15,13 +15,13 @@ import json
 import logging
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Literal
 
 from opentelemetry import trace
 
-__all__ = ["ACCESS_FIELDS", "REQUEST_ID", "JsonFormatter", "LogFormat", "configure_logging"]
+from ..settings import LogFormat
 
-LogFormat = Literal["text", "json"]
+__all__ = ["ACCESS_FIELDS", "REQUEST_ID", "JsonFormatter", "configure_logging"]
+
 # The id of the request being answered, as its header carries it (bytes: decoded only for a record).
 REQUEST_ID: ContextVar[bytes | None] = ContextVar("cnnserve_request_id", default=None)
 ACCESS_FIELDS = ("method", "path", "status", "model", "version", "variant", "duration_ms")

@@ -25,11 +25,17 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-__all__ = ["MODEL_STATE_KEY", "UNMATCHED", "Metrics", "ModelMetrics"]
+__all__ = ["MODEL_STATE_KEY", "UNMATCHED", "Metrics", "ModelMetrics", "route_template"]
 
 # Routes store the resolved model's name here (request.state.model); unknown names never become labels.
 MODEL_STATE_KEY = "model"
 UNMATCHED = "unmatched"  # the route label of a request answered before routing (an unknown path, a 413)
+
+
+def route_template(scope: dict[str, Any]) -> str:
+    """The label of a request's route: the template it matched (never the raw path), or ``UNMATCHED``."""
+    return getattr(scope.get("route"), "path", None) or UNMATCHED
+
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)

@@ -14,11 +14,12 @@ __all__ = ["convolution", "filter_images"]
 
 
 def convolution(record: LayerOutputs, name: str | None) -> LayerOutput:
-    """The convolution ``name`` (default: the network's first), from the version's layer record."""
+    """The convolution ``name`` (default, or a blank name: the network's first), from the version's layer record."""
     convolutions = [layer for layer in record.layers if layer.weight is not None]
     if not convolutions:
         raise InvalidInput("the model has no convolution with recorded weights")
-    if name is None:
+    name = name.strip() if name else None
+    if not name:
         return convolutions[0]
     layer = record.find(name)
     if layer is None or layer.weight is None:

@@ -30,7 +30,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.service.test_workers import Group
+from tests.service.test_workers import Group, _free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("prometheus")]
 
@@ -77,12 +77,6 @@ def test_every_alert_has_unit_tests_and_they_pass() -> None:
         assert rule["labels"]["severity"] in ("page", "ticket"), rule["alert"]
     result = _run(promtool, "test", "rules", str(tests))
     assert result.returncode == 0, result.stdout + result.stderr
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Prometheus:

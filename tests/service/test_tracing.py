@@ -15,9 +15,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -36,7 +33,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from service.observability.telemetry import fastapi_telemetry, tracer_provider_from_environment
 
 from .live import LiveServer, make_settings
-from .test_workers import _free_port
+from .test_workers import Group
 
 pytestmark = pytest.mark.xdist_group("service")
 
@@ -146,46 +143,17 @@ class _Receiver(BaseHTTPRequestHandler):
         pass
 
 
-class _Service:
-    """``python -m service`` on ``repository`` with extra environment; its output kept in a file."""
-
-    def __init__(self, repository: Path, log: Path, **environment: str) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = log
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("CNNSERVE_", "OTEL_"))}
-        env.update(CNNSERVE_POLL_INTERVAL_S="0", CNNSERVE_INTRA_OP_THREADS="1", CNNSERVE_VARIANTS="fp32", **environment)
-        argv = [sys.executable, "-m", "service", "--repository", str(repository), "--port", str(self.port)]
-        with open(log, "wb") as out:
-            self.process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 120
-        while not self._ready():
-            assert self.process.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.1)
-
-    def _ready(self) -> bool:
-        try:
-            return httpx.get(f"{self.url}/readyz", timeout=5).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    def stop(self) -> str:
-        self.process.send_signal(signal.SIGTERM)
-        self.process.wait(60)
-        return self.log.read_text()
-
-
 def test_spans_leave_over_otlp_http(tiny_repository: Path, tmp_path: Path) -> None:
     receiver = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
     _Receiver.received.clear()
-    service = _Service(
-        tiny_repository,
-        tmp_path / "service.log",
-        OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{receiver.server_port}",
-        OTEL_SERVICE_NAME="cnnserve-test",
-        OTEL_BSP_SCHEDULE_DELAY="100",
-    )
+    otel = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.server_port}",
+        "OTEL_SERVICE_NAME": "cnnserve-test",
+        "OTEL_BSP_SCHEDULE_DELAY": "100",
+    }
+    service = Group(tiny_repository, tmp_path / "service.log", workers=1, environment=otel)
+    service.wait(service.ready, what="ready")
     try:
         model = httpx.get(f"{service.url}/models").json()["models"][0]
         shape = model["input"]["shape"]
@@ -196,8 +164,9 @@ def test_spans_leave_over_otlp_http(tiny_repository: Path, tmp_path: Path) -> No
         )
         assert response.status_code == 200, response.text
     finally:
-        log = service.stop()  # the shutdown exports what is still buffered
+        service.stop()  # the shutdown exports what is still buffered
         receiver.shutdown()
+    log = service.log()
     spans = [
         (span.name, span.trace_id.hex(), {a.key: a.value.string_value for a in resource.resource.attributes})
         for message in _Receiver.received
@@ -212,9 +181,8 @@ def test_spans_leave_over_otlp_http(tiny_repository: Path, tmp_path: Path) -> No
 
 
 def test_json_logs_carry_the_request_id_and_the_access_record(tiny_repository: Path, tmp_path: Path) -> None:
-    service = _Service(
-        tiny_repository, tmp_path / "service.log", CNNSERVE_LOG_FORMAT="json", CNNSERVE_ACCESS_LOG="true"
-    )
+    service = Group(tiny_repository, tmp_path / "service.log", workers=1, log_format="json", access_log="true")
+    service.wait(service.ready, what="ready")
     try:
         model = httpx.get(f"{service.url}/models").json()["models"][0]
         tensor = np.zeros(model["input"]["shape"], np.float32).tolist()
@@ -224,7 +192,8 @@ def test_json_logs_carry_the_request_id_and_the_access_record(tiny_repository: P
         refused = httpx.post(f"{service.url}/predict", json=body, headers={"X-Request-ID": "has space"})
         missing = httpx.get(f"{service.url}/models/nope")
     finally:
-        log = service.stop()
+        service.stop()
+    log = service.log()
     assert given.headers["x-request-id"] == "client-id-42"
     assert made.headers["x-request-id"] and made.headers["x-request-id"] != "client-id-42"
     assert refused.headers["x-request-id"] != "has space", "an id a log cannot carry as it is is replaced"

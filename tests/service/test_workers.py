@@ -44,11 +44,20 @@ def _free_port() -> int:
 class Group:
     """``python -m service --workers N`` in a subprocess, its output in a log file."""
 
-    def __init__(self, repository: Path, log: Path, workers: int = 2, **settings: object) -> None:
+    def __init__(
+        self,
+        repository: Path,
+        log: Path,
+        workers: int = 2,
+        environment: dict[str, str] | None = None,
+        **settings: object,
+    ) -> None:
+        """``settings`` become ``CNNSERVE_*`` variables; ``environment`` adds others (``OTEL_*``, say)."""
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CNNSERVE_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("CNNSERVE_", "OTEL_"))}
+        env.update(environment or {})
         base = {
             "poll_interval_s": 0,
             "intra_op_threads": 1,

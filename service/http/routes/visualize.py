@@ -147,7 +147,7 @@ async def filters(
     started = time.perf_counter()
     servable = dataplane.resolve(name, version)
     record_servable(request, servable)
-    answer = await views.filters(servable, layer_record(servable), layer.strip() if layer else None, count)
+    answer = await views.filters(servable, layer_record(servable), layer, count)
     return _json(views, servable.name, "filters", started, answer)
 
 
