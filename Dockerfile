@@ -81,11 +81,12 @@ ENV PATH=/opt/venv/bin:$PATH \
     CNNSERVE_REPOSITORY=/models \
     CNNSERVE_HOST=0.0.0.0 \
     CNNSERVE_PORT=8000 \
+    CNNSERVE_GRPC_PORT=8001 \
     CNNSERVE_WORKERS=0 \
     CNNSERVE_PROVIDERS=CPUExecutionProvider
 RUN python -m repository check /models
 USER 10001:10001
-EXPOSE 8000
+EXPOSE 8000 8001
 HEALTHCHECK --interval=15s --timeout=5s --start-period=120s --retries=3 CMD ["python", "/app/healthcheck.py"]
 ENTRYPOINT ["python", "-m", "service"]
 
@@ -138,10 +139,11 @@ ENV PATH=/opt/venv/bin:$PATH \
     CNNSERVE_REPOSITORY=/models \
     CNNSERVE_HOST=0.0.0.0 \
     CNNSERVE_PORT=8000 \
+    CNNSERVE_GRPC_PORT=8001 \
     CNNSERVE_WORKERS=0 \
     CNNSERVE_PROVIDERS=CUDAExecutionProvider,CPUExecutionProvider
 RUN python -m repository check /models
 USER 10001:10001
-EXPOSE 8000
+EXPOSE 8000 8001
 HEALTHCHECK --interval=15s --timeout=5s --start-period=120s --retries=3 CMD ["python", "/app/healthcheck.py"]
 ENTRYPOINT ["python", "-m", "service"]

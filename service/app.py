@@ -21,6 +21,7 @@ from .core.catalog import ArchitectureCatalog
 from .core.dataplane import DataPlane
 from .core.model_manager import ModelManager, ModelState
 from .core.readiness import GroupReadiness, LocalReadiness, StatusFile, WorkerGroup
+from .grpc.server import GrpcServer
 from .http.deps import require_api_key
 from .http.errors import install_error_handlers
 from .http.inference import install_inference_routes
@@ -40,7 +41,8 @@ DESCRIPTION = """\
 Serves the image classifiers of a cnnserve model repository with ONNX Runtime.
 
 * `POST /predict`: images (multipart, raw body or base64 JSON) or a tensor; top-k classes.
-* `/v2/...`: the Open Inference Protocol (KServe v2 / Triton), binary tensor extension included.
+* `/v2/...`: the Open Inference Protocol (KServe v2 / Triton), binary tensor extension included; the
+  same protocol over gRPC on `CNNSERVE_GRPC_PORT` (default 8001).
 * `GET /models`: what is served, with status, provider and accuracy.
 * `GET /zoo`: every architecture of the zoo, served or not, with its per-layer summary.
 * `/models/{name}/activations`, `/filters`, `/occlusion`: what the network sees (feature maps, learned
@@ -53,8 +55,8 @@ Errors always have the shape `{"error": message, "code": reason, "status": http_
 def _lifespan(
     settings: Settings, app_metrics: Metrics, group: WorkerGroup | None, provider: TracerProvider | None
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
-    """Models loaded in the background (the server is live at once), readiness, the loop-lag watcher; the
-    spans still buffered are exported at shutdown."""
+    """Models loaded in the background (the server is live at once), readiness, the gRPC front end, the
+    loop-lag watcher; the spans still buffered are exported at shutdown."""
     tracer = provider.get_tracer(TRACER_NAME) if provider is not None else None
 
     @asynccontextmanager
@@ -78,6 +80,12 @@ def _lifespan(
         if group is not None and group.replacement:
             app_metrics.worker_replacements.inc()
             await manager.scanned.wait()
+        grpc_server = None
+        if settings.grpc_port:
+            grpc_server = GrpcServer(
+                app.state.dataplane, app.state.readiness, app_metrics, reuse_port=group is not None
+            )
+            await grpc_server.start()
         lag_watcher = asyncio.create_task(watch_loop_lag(app_metrics.loop_lag.observe), name="loop-lag")
         try:
             yield
@@ -85,6 +93,8 @@ def _lifespan(
             lag_watcher.cancel()
             with suppress(asyncio.CancelledError):
                 await lag_watcher
+            if grpc_server is not None:  # after uvicorn's own graceful shutdown of HTTP
+                await grpc_server.stop(settings.graceful_shutdown_s)
             await manager.stop()
             flush = getattr(provider, "force_flush", None)  # the SDK's; the API's no-op provider has none
             if flush is not None:

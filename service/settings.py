@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     repository: Path = Field(Path("model_repository"), description="the model repository to serve")
     host: str = Field("127.0.0.1", description="address to listen on")
     port: int = Field(8000, ge=0, le=65535, description="port to listen on (0: any free port)")
+    grpc_port: int = Field(
+        8001,
+        ge=0,
+        le=65535,
+        description="port of the Open Inference Protocol over gRPC, on the same host (0: no gRPC); 8001 as Triton's",
+    )
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     log_format: LogFormat = Field(
         "text",

@@ -9,6 +9,7 @@ before tampering with it.
 from __future__ import annotations
 
 import fcntl
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,10 @@ import torch
 
 if TYPE_CHECKING:
     from export.options import BuildOptions
+
+# No gRPC front end unless a test asks for one (on a port of its own): every server the tests start,
+# in process or as `python -m service`, would otherwise bind 8001, and two at once cannot.
+os.environ.setdefault("CNNSERVE_GRPC_PORT", "0")
 
 QUICK_MODELS = ("lenet5", "resnet18")
 # torch's thread count when the session started: every test starts from it (see torch_threads).

@@ -2,7 +2,8 @@
 
 ``/predict`` and ``/v2/models/{name}/infer`` both go through here, so they share readiness
 checks, input validation, batching and therefore results; they differ only in how they read
-requests and write responses (:mod:`service.http.codecs`, :mod:`service.http.v2_codec`).
+requests and write responses (:mod:`service.http.codecs`, :mod:`service.http.v2_codec`, and over
+gRPC :mod:`service.grpc.codec`).
 
 Every input tensor passes :meth:`DataPlane.check` (dtype, shape, every value finite: one
 vectorised ``np.isfinite(...).all()``, counting only on failure) and every answer
@@ -118,6 +119,13 @@ class DataPlane:
         if array.ndim == len(expected) - 1:
             array = array[None]
         return self.check(servable, array)
+
+    def batch(self, servable: Servable, inputs: Sequence[tuple[str, np.ndarray]]) -> np.ndarray:
+        """The batch of a v2 request's named inputs (the models take one), checked as :meth:`check` does."""
+        if len(inputs) != 1:
+            raise InvalidInput(f"model {servable.name!r} takes one input, {servable.input.name!r}; got {len(inputs)}")
+        name, array = inputs[0]
+        return self.check(servable, array, name)
 
     def check(self, servable: Servable, array: np.ndarray, name: str | None = None) -> np.ndarray:
         """``array`` if it is what the model takes (dtype, rank, every non-batch dimension, finite values), else 422."""

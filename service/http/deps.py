@@ -5,17 +5,14 @@ Everything lives on ``app.state``, put there by ``create_app`` and its lifespan.
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from fastapi.security.utils import get_authorization_scheme_param
-from pydantic import SecretStr
 
+from ..core.auth import check_api_key
 from ..core.catalog import ArchitectureCatalog
 from ..core.dataplane import DataPlane
-from ..core.errors import Unauthorized
 from ..core.model_manager import ModelManager, ModelState
 from ..core.readiness import GroupReadiness, LocalReadiness
 from ..observability.metrics import Metrics
@@ -31,8 +28,6 @@ __all__ = [
     "ReadinessDep",
     "SettingsDep",
     "ViewsDep",
-    "bearer_credentials",
-    "check_api_key",
     "require_api_key",
 ]
 
@@ -87,25 +82,6 @@ ModelDep = Annotated[ModelState, Depends(get_model)]
 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="the API key (CNNSERVE_API_KEY)")
 _bearer = HTTPBearer(auto_error=False, description="the API key as a bearer token (CNNSERVE_API_KEY)")
-
-
-def bearer_credentials(authorization: str | None) -> str | None:
-    """The token of ``Authorization: Bearer <token>``, parsed as ``HTTPBearer(auto_error=False)`` does; else None."""
-    scheme, credentials = get_authorization_scheme_param(authorization)
-    if not (authorization and scheme and credentials) or scheme.lower() != "bearer":
-        return None
-    return credentials
-
-
-def check_api_key(key: SecretStr | None, api_key: str | None, bearer: str | None) -> None:
-    """401 unless ``key`` is None or one of the given values is it (the inference fast path calls this too)."""
-    if key is None:
-        return
-    expected = key.get_secret_value().encode()
-    for given in (api_key, bearer):
-        if given is not None and hmac.compare_digest(given.encode(), expected):
-            return
-    raise Unauthorized()
 
 
 async def require_api_key(

@@ -12,7 +12,7 @@ Everything else goes on to FastAPI's exception middleware and router.
 
 What an endpoint does itself is what FastAPI's dependencies would do for it, in the same order:
 
-1. the API key (401), with :func:`service.http.deps.check_api_key`;
+1. the API key (401), with :func:`service.core.auth.check_api_key`;
 2. ``/predict``: the query options, validated by FastAPI's own function against the route's own
    declaration (422 in the same shape), and cached by query string, since clients repeat them;
    v2: the model named in the path (404), as the ``ModelDep`` dependency;
@@ -44,8 +44,8 @@ from starlette.responses import Response
 from starlette.routing import get_route_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ..core.auth import bearer_credentials, check_api_key
 from ..settings import Settings
-from .deps import bearer_credentials, check_api_key
 from .errors import validation_error_response
 from .routes import predict, v2
 from .schemas import PredictOptions

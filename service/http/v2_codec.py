@@ -16,8 +16,6 @@ Tensor data becomes numpy arrays in one call each (``np.frombuffer`` for binary 
 from __future__ import annotations
 
 import functools
-import math
-import struct
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,26 +23,24 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import ValidationError
 
-from ..core.dataplane import V2_DATATYPES, json_array, top_k
+from ..core.dataplane import V2_DATATYPES, json_array
 from ..core.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from ..core.protocol import (
+    V2_BY_DTYPE,
+    RequestedOutput,
+    bytes_tensor,
+    classify,
+    element_count,
+    numpy_dtype,
+    requested_outputs,
+    shape_text,
+    variant,
+)
 from .v2_schemas import V2InferenceRequest, V2InferenceResponse, V2RequestInput, V2ResponseOutput
 
-__all__ = ["HEADER_LENGTH", "RequestedOutput", "V2Request", "decode_infer", "encode_infer", "inflate"]
+__all__ = ["HEADER_LENGTH", "V2Request", "decode_infer", "encode_infer", "inflate"]
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
-
-_NUMPY = {v2: np.dtype(name).newbyteorder("<") for name, v2 in V2_DATATYPES.items()}
-_V2_BY_DTYPE = {np.dtype(name): v2 for name, v2 in V2_DATATYPES.items()}  # a dtype's .name is slow to compute
-_MAX_ELEMENTS = 2**31
-_MAX_DIMS = 32  # numpy 1.x's limit (2.x allows 64); the models take 4
-_VARIANTS = ("fp32", "int8", "fp16")
-
-
-@dataclass(frozen=True, slots=True)
-class RequestedOutput:
-    name: str
-    binary: bool
-    classification: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,10 +136,13 @@ def _read_header(header: bytes, model_outputs: tuple[str, ...], binary_size: int
         inputs.append(tensor)
     if offset != binary_size:
         raise InvalidInput(f"{binary_size - offset} bytes of binary data after the header belong to no input")
-    variant = (request.parameters or {}).get("variant")
-    if variant is not None and variant not in _VARIANTS:
-        raise InvalidInput(f"parameter 'variant' must be one of {', '.join(_VARIANTS)}, got {variant!r}")
-    return _Header(request.id, tuple(inputs), tuple(_requested_outputs(request, model_outputs)), variant)
+    parameters = request.parameters or {}
+    outputs = requested_outputs(
+        ((out.name, out.parameters or {}) for out in request.outputs or ()),
+        model_outputs,
+        bool(parameters.get("binary_data_output", False)),
+    )
+    return _Header(request.id, tuple(inputs), tuple(outputs), variant(parameters))
 
 
 # Headers of binary requests are a few hundred bytes; a longer one carries JSON data and is not kept.
@@ -162,20 +161,8 @@ def _parse_header(header: bytes) -> V2InferenceRequest:
 
 def _input(item: V2RequestInput, offset: int, binary_size: int) -> _Input:
     """One input of the header: binary (its place after the header) or JSON data (its tensor)."""
-    dtype = _NUMPY.get(item.datatype.upper())
-    if dtype is None:
-        raise InvalidInput(
-            f"input {item.name!r}: datatype {item.datatype!r} is not supported here; the model takes FP32"
-        )
-    if any(d < 0 for d in item.shape):
-        raise InvalidInput(f"input {item.name!r}: shape {_shape_text(item.shape)} has a negative dimension")
-    count = math.prod(item.shape)
-    # Each dimension too: a zero elsewhere makes the count small, and numpy cannot make such a shape.
-    if len(item.shape) > _MAX_DIMS or count > _MAX_ELEMENTS or any(d > _MAX_ELEMENTS for d in item.shape):
-        raise InvalidInput(
-            f"input {item.name!r}: shape {_shape_text(item.shape)} is too large "
-            f"(at most {_MAX_DIMS} dimensions and {_MAX_ELEMENTS:,} values)"
-        )
+    dtype = numpy_dtype(item.name, item.datatype)
+    count = element_count(item.name, item.shape)
     shape = tuple(item.shape)
     size = (item.parameters or {}).get("binary_data_size")
     if size is not None:
@@ -188,11 +175,6 @@ def _input(item: V2RequestInput, offset: int, binary_size: int) -> _Input:
     return _Input(item.name, array, dtype, shape)
 
 
-def _shape_text(shape: Sequence[int]) -> str:
-    text = str(list(shape))
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
 def _check_binary_size(item: V2RequestInput, dtype: np.dtype, count: int, size: object, left: int) -> None:
     """``size`` bytes of binary data fit in the ``left`` bytes after the header, and are the tensor's."""
     if not isinstance(size, int) or isinstance(size, bool) or size < 0 or size > left:
@@ -201,7 +183,7 @@ def _check_binary_size(item: V2RequestInput, dtype: np.dtype, count: int, size: 
         )
     if size != count * dtype.itemsize:
         raise InvalidInput(
-            f"input {item.name!r}: {size} bytes of binary data for shape {_shape_text(item.shape)} {item.datatype} "
+            f"input {item.name!r}: {size} bytes of binary data for shape {shape_text(item.shape)} {item.datatype} "
             f"({count * dtype.itemsize} expected)"
         )
 
@@ -215,44 +197,6 @@ def _json_tensor(item: V2RequestInput, dtype: np.dtype, count: int) -> np.ndarra
     if array.size != count:
         raise InvalidInput(f"input {item.name!r}: {array.size} values for shape {item.shape} ({count} expected)")
     return array
-
-
-def _requested_outputs(request: V2InferenceRequest, model_outputs: Sequence[str]) -> list[RequestedOutput]:
-    binary_default = bool((request.parameters or {}).get("binary_data_output", False))
-    if not request.outputs:
-        return [RequestedOutput(name, binary_default) for name in model_outputs]
-    requested = []
-    for out in request.outputs:
-        if out.name not in model_outputs:
-            raise InvalidInput(f"the model has no output {out.name!r}; outputs: {', '.join(model_outputs)}")
-        params = out.parameters or {}
-        if any(key.startswith("shared_memory") for key in params):
-            raise InvalidInput("shared-memory outputs are not supported by this server")
-        classification = params.get("classification", 0)
-        if not isinstance(classification, int) or isinstance(classification, bool) or classification < 0:
-            raise InvalidInput(f"output {out.name!r}: classification must be a count >= 0, got {classification!r}")
-        requested.append(RequestedOutput(out.name, bool(params.get("binary_data", binary_default)), classification))
-    return requested
-
-
-def _classify(values: np.ndarray, k: int, labels: Sequence[str]) -> np.ndarray:
-    indices, scores = top_k(values.reshape(values.shape[0], -1), k)
-    return np.array(
-        [
-            [f"{s:f}:{i}:{labels[i]}" if i < len(labels) else f"{s:f}:{i}" for i, s in zip(ri, rs, strict=True)]
-            for ri, rs in zip(indices.tolist(), scores.tolist(), strict=True)
-        ],
-        dtype=object,
-    )
-
-
-def _bytes_tensor(array: np.ndarray) -> bytes:
-    parts = []
-    for item in array.ravel():
-        raw = item.encode()
-        parts.append(struct.pack("<I", len(raw)))
-        parts.append(raw)
-    return b"".join(parts)
 
 
 def encode_infer(
@@ -269,14 +213,14 @@ def encode_infer(
     for want in requested:
         array = outputs[want.name]
         if want.classification:
-            array = _classify(array, want.classification, labels)
+            array = classify(array, want.classification, labels)
             datatype = "BYTES"
         else:
-            datatype = _V2_BY_DTYPE.get(array.dtype) or V2_DATATYPES[array.dtype.name]
+            datatype = V2_BY_DTYPE.get(array.dtype) or V2_DATATYPES[array.dtype.name]
         shape = list(array.shape)
         if want.binary:
             raw = (
-                _bytes_tensor(array)
+                bytes_tensor(array)
                 if datatype == "BYTES"
                 else np.ascontiguousarray(array, array.dtype.newbyteorder("<")).tobytes()
             )

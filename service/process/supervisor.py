@@ -126,9 +126,16 @@ class Supervisor:
             group.status_dir.mkdir()
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(group.metrics_dir)  # inherited by every worker
             logger.info("%d workers; their metrics and status files in %s", self.settings.workers, folder)
-            with bind_port(self.settings.host, self.settings.port) as reserved, self._signals() as wakeup:
+            with (
+                bind_port(self.settings.host, self.settings.port) as reserved,
+                self._signals() as wakeup,
+                contextlib.ExitStack() as stack,
+            ):
                 address = reserved.getsockname()[:2]
                 logger.info("serving on http://%s:%d", *address)
+                if self.settings.grpc_port:  # held while the workers serve it, so no one else takes it
+                    stack.enter_context(bind_port(self.settings.host, self.settings.grpc_port))
+                    logger.info("gRPC on %s:%d", self.settings.host, self.settings.grpc_port)
                 for index in range(self.settings.workers):
                     self._start(WorkerGroup(index, self.settings.workers, folder), address)
                 self._supervise(folder, address, wakeup)

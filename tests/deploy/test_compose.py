@@ -117,8 +117,10 @@ def test_service_matches_its_image(compose: dict[str, Any], stages: list[df.Stag
     volumes = [v for v in spec["volumes"] if v.split(":")[1] == env["CNNSERVE_REPOSITORY"]]
     assert volumes and volumes[0].endswith(":ro"), spec["volumes"]
     assert env["CNNSERVE_REPOSITORY"] == image_env["CNNSERVE_REPOSITORY"]
-    # The published port is the one the service listens on.
-    assert [p.rsplit(":", 1)[1] for p in spec["ports"]] == [env["CNNSERVE_PORT"]]
+    # The published ports are the ones the service listens on (HTTP, then gRPC), the image's own.
+    assert [p.rsplit(":", 1)[1] for p in spec["ports"]] == [env["CNNSERVE_PORT"], env["CNNSERVE_GRPC_PORT"]]
+    assert env["CNNSERVE_GRPC_PORT"] == image_env["CNNSERVE_GRPC_PORT"]
+    assert set(target.all("EXPOSE")[-1].args.split()) == {env["CNNSERVE_PORT"], env["CNNSERVE_GRPC_PORT"]}
     assert env["CNNSERVE_HOST"] == "0.0.0.0"
     assert env["CNNSERVE_PROVIDERS"] == image_env["CNNSERVE_PROVIDERS"]
     # The health check is the image's (readiness), restarts are automatic.

@@ -102,6 +102,7 @@ def test_probes_use_the_v2_health_endpoints() -> None:
     for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
         assert container[probe]["httpGet"]["port"] in ports
     assert str(ports["http"]) == _env(container)["CNNSERVE_PORT"]
+    assert str(ports["grpc"]) == _env(container)["CNNSERVE_GRPC_PORT"]
 
 
 def test_each_replica_gets_one_gpu() -> None:
@@ -169,17 +170,25 @@ def kserve_validator() -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(schema, registry=registry)
 
 
-def _kserve() -> dict[str, dict[str, Any]]:
-    docs = {doc["kind"]: doc for doc in documents(KSERVE)}
-    assert set(docs) == {"ServingRuntime", "InferenceService"}
+def _kserve_by_name() -> dict[str, dict[str, Any]]:
+    docs = {f"{doc['kind']}/{doc['metadata']['name']}": doc for doc in documents(KSERVE)}
+    assert set(docs) == {"ServingRuntime/cnnserve", "InferenceService/cnnserve", "InferenceService/cnnserve-grpc"}
     return docs
 
 
-@pytest.mark.parametrize("kind", ["ServingRuntime", "InferenceService"])
+def _kserve() -> dict[str, dict[str, Any]]:
+    """The runtime and the InferenceService over HTTP, by kind."""
+    docs = _kserve_by_name()
+    return {"ServingRuntime": docs["ServingRuntime/cnnserve"], "InferenceService": docs["InferenceService/cnnserve"]}
+
+
+@pytest.mark.parametrize(
+    "name", ["ServingRuntime/cnnserve", "InferenceService/cnnserve", "InferenceService/cnnserve-grpc"]
+)
 def test_kserve_objects_validate_against_the_sdk_schema(
-    kserve_validator: jsonschema.Draft202012Validator, kind: str
+    kserve_validator: jsonschema.Draft202012Validator, name: str
 ) -> None:
-    doc = _kserve()[kind]
+    doc = _kserve_by_name()[name]
     errors = sorted(kserve_validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
     assert not errors, "\n".join(f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in errors[:5])
 
@@ -215,6 +224,23 @@ def test_inference_service_is_a_v2_predictor_on_the_same_image(stages: list[df.S
     image_env = df.environment(stages, df.stage(stages, "gpu"))
     assert env["CNNSERVE_PROVIDERS"] == image_env["CNNSERVE_PROVIDERS"]
     assert isvc["spec"]["predictor"]["minReplicas"] >= 1 and isvc["spec"]["predictor"]["enableServiceLinks"] is False
+
+
+def test_grpc_inference_service_is_the_same_predictor_on_the_h2c_port() -> None:
+    """cnnserve-grpc differs from cnnserve only in its name, its protocol and the port Knative routes (h2c)."""
+    docs = _kserve_by_name()
+    runtime, http, grpc = (
+        docs[k] for k in ("ServingRuntime/cnnserve", "InferenceService/cnnserve", "InferenceService/cnnserve-grpc")
+    )
+    model = grpc["spec"]["predictor"]["model"]
+    assert model["protocolVersion"] == "grpc-v2" and "grpc-v2" in runtime["spec"]["protocolVersions"]
+    (container,) = runtime["spec"]["containers"]
+    assert model.pop("ports") == [
+        {"name": "h2c", "containerPort": int(_env(container)["CNNSERVE_GRPC_PORT"]), "protocol": "TCP"}
+    ]
+    model["protocolVersion"] = "v2"
+    grpc["metadata"]["name"] = http["metadata"]["name"]
+    assert grpc == http
 
 
 # ------------------------------------------------------------------------------------ workers

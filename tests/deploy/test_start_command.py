@@ -4,9 +4,9 @@ Everything comes from the Dockerfile (tests/deploy/dockerfile.py), not from a co
 runtime stage's ENTRYPOINT + CMD, its ENV, and the files its COPY instructions put in the
 working directory. The process runs the way the image would run it:
 
-* the command and environment of the target, with three substitutions: CNNSERVE_REPOSITORY
-  (the test's repository instead of the baked /models), CNNSERVE_PORT (a free port) and
-  CNNSERVE_HOST (127.0.0.1 rather than every interface of the test machine); PATH finds this
+* the command and environment of the target, with four substitutions: CNNSERVE_REPOSITORY
+  (the test's repository instead of the baked /models), CNNSERVE_PORT and CNNSERVE_GRPC_PORT
+  (free ports) and CNNSERVE_HOST (127.0.0.1 rather than every interface of the test machine); PATH finds this
   environment's ``python`` where the image's PATH finds /opt/venv/bin/python;
 * in a folder laid out like the image's WORKDIR: only what the stage copies (repository/, service/,
   healthcheck.py, ...), so an import of something the image lacks fails here too;
@@ -15,7 +15,7 @@ working directory. The process runs the way the image would run it:
 
 Both runtime targets are run: ``gpu`` (the default) asks for CUDA first and must fall back to
 the CPU on this CUDA-less machine; ``cpu`` asks for the CPU. Then the health endpoints, the
-image's HEALTHCHECK script, /predict, the v2 protocol and /metrics are exercised, and SIGTERM
+image's HEALTHCHECK script, /predict, the v2 protocol over HTTP and gRPC and /metrics are exercised, and SIGTERM
 (what ``docker stop`` sends) must stop the server promptly. Not covered: the images' own Python
 (3.12), onnxruntime-gpu, CUDA, and the filesystem permissions of the non-root user.
 """
@@ -35,9 +35,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import grpc
 import httpx
 import numpy as np
 import pytest
+import tritonclient.grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from PIL import Image
 
 from repository import Repository
@@ -105,7 +108,7 @@ def container_environment(
     stages: list[df.Stage], target: df.Stage, repository: Path, port: int, stubs: Path
 ) -> dict[str, str]:
     image_env = df.environment(stages, target)
-    assert {"CNNSERVE_REPOSITORY", "CNNSERVE_PORT", "CNNSERVE_HOST"} <= image_env.keys(), image_env
+    assert {"CNNSERVE_REPOSITORY", "CNNSERVE_PORT", "CNNSERVE_GRPC_PORT", "CNNSERVE_HOST"} <= image_env.keys()
     env = {
         k: v for k, v in os.environ.items() if not k.startswith("CNNSERVE_") and k not in ("PYTHONPATH", "PYTHONHOME")
     }
@@ -113,6 +116,7 @@ def container_environment(
     env.update(
         CNNSERVE_REPOSITORY=str(repository),
         CNNSERVE_PORT=str(port),
+        CNNSERVE_GRPC_PORT=str(free_port()),
         CNNSERVE_HOST="127.0.0.1",
         PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
         PYTHONPATH=str(stubs),
@@ -164,6 +168,19 @@ def test_health_endpoints(server: Server) -> None:
     for path in ("/v2/health/live", "/healthz", "/v2/health/ready", "/readyz"):
         response = httpx.get(server.url + path, timeout=10)
         assert response.status_code == 200, f"{path}: {response.status_code} {response.text}"
+
+
+def test_grpc_health_and_inference(server: Server) -> None:
+    """The image serves the protocol over gRPC too: the standard health service, and an inference."""
+    target = f"127.0.0.1:{server.env['CNNSERVE_GRPC_PORT']}"
+    with grpc.insecure_channel(target) as channel:
+        health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
+    assert health.status == health_pb2.HealthCheckResponse.SERVING
+    client = tritonclient.grpc.InferenceServerClient(target)
+    x = tritonclient.grpc.InferInput("input", [1, 1, 32, 32], "FP32")
+    x.set_data_from_numpy(np.zeros((1, 1, 32, 32), np.float32))
+    assert client.infer("lenet5", [x]).as_numpy("probabilities").shape == (1, 10)
+    client.close()
 
 
 def test_image_healthcheck_script(server: Server) -> None:

@@ -64,6 +64,7 @@ class Group:
             "variants": "fp32",
             "graceful_shutdown_s": 20,
             "access_log": "true",  # the tests read which worker answered from it
+            "grpc_port": 0,  # a test that wants gRPC gives it a port of its own
         }
         env.update({f"CNNSERVE_{k.upper()}": str(v) for k, v in {**base, **settings}.items()})
         args = [sys.executable, "-m", "service", "--repository", str(repository), "--port", str(self.port)]

@@ -12,8 +12,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from ... import __version__
-from ...core.dataplane import V2_DATATYPES, DataPlane
-from ...core.errors import InvalidInput, ModelNotReady, ServiceNotReady, VersionNotFound
+from ...core import protocol
+from ...core.dataplane import DataPlane
+from ...core.errors import ServiceNotReady
 from ...core.model_manager import ModelState
 from ..deps import DataPlaneDep, ManagerDep, ModelDep, ReadinessDep
 from ..middleware import record_servable
@@ -30,14 +31,11 @@ from ..v2_schemas import (
     V2ServerLive,
     V2ServerMetadata,
     V2ServerReady,
-    V2TensorMetadata,
 )
 
 health_router = APIRouter(prefix="/v2", tags=["v2"])
 router = APIRouter(prefix="/v2", tags=["v2"])
 
-EXTENSIONS = ["binary_tensor_data", "classification", "model_repository"]
-PLATFORM = "onnxruntime_onnx"
 _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorResponse, "description": "unknown model or version"},
     503: {"model": ErrorResponse, "description": "the model (or version) is not ready"},
@@ -98,20 +96,6 @@ _INFER_BODY = {
 }
 
 
-def _version(model: ModelState, version: str | None) -> int | None:
-    if version is None:
-        return None
-    # ASCII digits, and not too many: str.isdigit also accepts "²" (which int() refuses) and "١" (which
-    # it reads as 1), and int() refuses more than 4,300 digits. No version number has 19 digits.
-    if not (version.isascii() and version.isdigit()) or len(version) > 18:
-        raise VersionNotFound(f"model {model.name!r} has no version {version[:40]!r}")
-    return int(version)
-
-
-def _tensor(spec: Any) -> V2TensorMetadata:
-    return V2TensorMetadata(name=spec.name, datatype=V2_DATATYPES.get(spec.dtype, spec.dtype.upper()), shape=spec.shape)
-
-
 @health_router.get("/health/live", response_model=V2ServerLive, summary="Server liveness")
 async def server_live() -> V2ServerLive:
     return V2ServerLive(live=True)
@@ -132,7 +116,7 @@ async def server_ready(readiness: ReadinessDep) -> V2ServerReady:
 
 @router.get("", response_model=V2ServerMetadata, summary="Server metadata")
 async def server_metadata() -> V2ServerMetadata:
-    return V2ServerMetadata(name="cnnserve", version=__version__, extensions=EXTENSIONS)
+    return V2ServerMetadata(name="cnnserve", version=__version__, extensions=protocol.EXTENSIONS)
 
 
 @router.post("/repository/index", response_model=list[V2RepositoryEntry], summary="Models and their state (read-only)")
@@ -145,26 +129,9 @@ async def repository_index(manager: ManagerDep) -> list[V2RepositoryEntry]:
     ]
 
 
-def _metadata(model: ModelState, version: str | None) -> V2ModelMetadata:
-    number = _version(model, version)
-    if model.card is None:
-        raise ModelNotReady(f"model {model.name!r} is unavailable: {model.reason}")
-    if number is not None:
-        model.servable(number)  # 404/503 for a version that is not served
-    versions = [str(number)] if number is not None else [str(v) for v in sorted(model.versions)]
-    card = model.card
-    return V2ModelMetadata(
-        name=model.name,
-        versions=versions,
-        platform=PLATFORM,
-        inputs=[_tensor(t) for t in card.inputs],
-        outputs=[_tensor(t) for t in card.outputs],
-    )
-
-
 @router.get("/models/{name}", response_model=V2ModelMetadata, summary="Model metadata", responses=_ERRORS)
 async def model_metadata(model: ModelDep) -> V2ModelMetadata:
-    return _metadata(model, None)
+    return V2ModelMetadata(**protocol.model_metadata(model, None))
 
 
 @router.get(
@@ -174,11 +141,11 @@ async def model_metadata(model: ModelDep) -> V2ModelMetadata:
     responses=_ERRORS,
 )
 async def model_version_metadata(model: ModelDep, version: str) -> V2ModelMetadata:
-    return _metadata(model, version)
+    return V2ModelMetadata(**protocol.model_metadata(model, version))
 
 
 def _ready(model: ModelState, version: str | None) -> V2ModelReady:
-    model.servable(_version(model, version))  # raises 404 / 503 unless it serves
+    model.servable(protocol.version_number(model, version))  # raises 404 / 503 unless it serves
     return V2ModelReady(name=model.name, version=version, ready=True)
 
 
@@ -201,31 +168,12 @@ async def model_version_ready(model: ModelDep, version: str) -> V2ModelReady:
     "/models/{name}/config", response_model=V2ModelConfig, summary="Triton-style model configuration", responses=_ERRORS
 )
 async def model_config(model: ModelDep, manager: ManagerDep) -> V2ModelConfig:
-    servable = model.servable()
-    card, batching = servable.card, servable.batcher.config
-
-    def tensor(spec: Any) -> dict[str, Any]:
-        return {"name": spec.name, "data_type": "TYPE_" + V2_DATATYPES.get(spec.dtype, "FP32"), "dims": spec.shape[1:]}
-
-    policy = {"latest": {"num_versions": 1}} if manager.settings.version_policy == "latest" else {"all": {}}
-    return V2ModelConfig(
-        name=card.name,
-        platform=PLATFORM,
-        backend="onnxruntime",
-        max_batch_size=batching.max_batch_size,
-        input=[tensor(t) for t in card.inputs],
-        output=[tensor(t) for t in card.outputs],
-        dynamic_batching={
-            "max_queue_delay_microseconds": batching.max_queue_delay_microseconds,
-            "default_queue_policy": {"max_queue_size": batching.max_queue_size},
-        },
-        version_policy=policy,
-    )
+    return V2ModelConfig(**protocol.model_config(model.servable(), manager.settings.version_policy))
 
 
 async def run_infer(request: Request, dataplane: DataPlane, model: ModelState, version: str | None) -> Response:
     """The infer endpoints' work after routing and dependencies; :mod:`service.http.inference` calls it too."""
-    number = _version(model, version)
+    number = protocol.version_number(model, version)
     servable = model.servable(number)
     record_servable(request, servable)
     body = inflate(await request.body(), request.headers.get("content-encoding"), dataplane.settings.max_body_bytes)
@@ -234,12 +182,7 @@ async def run_infer(request: Request, dataplane: DataPlane, model: ModelState, v
         if decoded.variant is not None:
             servable = model.servable(number, decoded.variant)
             record_servable(request, servable)
-        if len(decoded.inputs) != 1:
-            raise InvalidInput(
-                f"model {servable.name!r} takes one input, {servable.input.name!r}; got {len(decoded.inputs)}"
-            )
-        name, array = decoded.inputs[0]
-        batch = dataplane.check(servable, array, name)
+        batch = dataplane.batch(servable, decoded.inputs)
     result = await dataplane.infer(servable, batch)
     with dataplane.span("encode"):
         content, headers = encode_infer(
