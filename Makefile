@@ -22,6 +22,14 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
+# KServe's stock gRPC client for tests/service/test_grpc.py, in an environment of its own: the kserve
+# package pins a protobuf (< 7) and a web stack of its own that the service's environment must not take.
+KSERVE_VENV := .venv-kserve
+$(KSERVE_VENV)/.installed:
+	$(PYTHON) -m venv $(KSERVE_VENV)
+	$(KSERVE_VENV)/bin/python -m pip install --quiet "kserve==0.21.0"
+	touch $@
+
 # Build (or bring up to date) the default set in the background while the service polls the
 # repository: each model is served as soon as it is published, LeNet-5 within seconds.
 serve: setup
@@ -40,7 +48,7 @@ repository: setup
 catalog: setup
 	$(PY) -m models catalog --out service/catalog
 
-test: setup
+test: setup $(KSERVE_VENV)/.installed
 	$(PY) -m pytest -n 2 --dist loadgroup -q
 
 bench: setup
@@ -51,4 +59,4 @@ screenshots: setup
 	$(PY) -m tests.page.screenshots
 
 clean:
-	rm -rf $(VENV) .pytest_cache build
+	rm -rf $(VENV) $(KSERVE_VENV) .pytest_cache build

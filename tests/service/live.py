@@ -17,6 +17,13 @@ from service.process.server import uvicorn_config
 from service.settings import Settings
 
 
+def free_port() -> int:
+    """A port nothing listens on now (bound and released at once)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def make_settings(repository: Path, **overrides: Any) -> Settings:
     """Test settings: no polling unless asked, one ONNX Runtime thread (the CI box has two cores)."""
     base = {"repository": repository, "poll_interval_s": 0, "intra_op_threads": 1, "inference_workers": 2}
@@ -34,6 +41,7 @@ class LiveServer:
         self._socket.bind(("127.0.0.1", 0))
         self.port = self._socket.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
+        self.grpc_target = f"127.0.0.1:{settings.grpc_port}"  # where gRPC listens, if settings.grpc_port
         config = uvicorn_config(self.app, settings, log_level="warning", lifespan="on")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True)
