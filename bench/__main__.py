@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import batching, int8, overhead, runtime, startup, workers
+from . import batching, int8, overhead, protocols, runtime, startup, workers
 from .config import BENCHMARKS, BenchConfig
 from .machine import describe_machine
 from .report import Results, write_report
@@ -66,7 +66,13 @@ def ensure_repository(config: BenchConfig) -> Path:
     from export.build import BuildOptions, build
 
     models = sorted(
-        {*config.overhead_models, *config.batching_models, *config.int8_models, *(m for m, _ in config.workers_loads)}
+        {
+            *config.overhead_models,
+            *config.batching_models,
+            *config.int8_models,
+            *(m for m, _ in config.workers_loads),
+            *(m for m, _ in config.protocol_loads),
+        }
     )
     if config.quick:
         options = BuildOptions(
@@ -99,6 +105,7 @@ def run(config: BenchConfig, command: str) -> Results:
         "int8": lambda: setattr(results, "int8", int8.run(config, repository)),
         "startup": lambda: setattr(results, "startup", startup.run(config, repository, logs)),
         "workers": lambda: setattr(results, "workers", workers.run(config, repository, logs)),
+        "protocols": lambda: setattr(results, "protocols", protocols.run(config, repository, logs)),
     }
     for name in config.benchmarks:
         log.info("== %s", name)
@@ -126,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     failed = [n for n in ("overhead", "startup") if getattr(results, n) is not None and getattr(results, n).error]
     failed += [f"batching {m}" for m in (results.batching.errors if results.batching else {})]
     failed += [f"workers {m}" for m in (results.workers.errors if results.workers else {})]
+    failed += [f"protocols {m}" for m in (results.protocols.errors if results.protocols else {})]
     return 1 if failed else 0
 
 

@@ -16,7 +16,7 @@ from training.recipes import DEFAULT_SET
 
 __all__ = ["BENCHMARKS", "DEFAULT_RUNTIME_MODELS", "OLD_CONFIGURATION", "BenchConfig"]
 
-BENCHMARKS = ("runtime", "overhead", "batching", "int8", "startup", "workers")
+BENCHMARKS = ("runtime", "overhead", "batching", "int8", "startup", "workers", "protocols")
 
 # The service as it was before multi-process serving and the inference fast path (issue 16): one
 # process with every usable CPU as ONNX Runtime threads, spinning within a run, every request through
@@ -96,6 +96,9 @@ class BenchConfig:
     workers: tuple[int, ...] = (1, 2, 4, 8)
     workers_loads: tuple[tuple[str, int], ...] = (("lenet5", 64), ("resnet50", 32))  # (model, concurrency), v2 binary
 
+    # 7. protocols: gRPC (unary and stream) beside HTTP v2 binary, one server, alternating
+    protocol_loads: tuple[tuple[str, int], ...] = (("lenet5", 64), ("resnet50", 32))  # (model, concurrency)
+
     server_start_timeout_s: float = 300.0
 
     @classmethod
@@ -127,6 +130,7 @@ class BenchConfig:
             "startup_repeats": 1,
             "workers": (1, 2),
             "workers_loads": (("lenet5", 4),),
+            "protocol_loads": (("lenet5", 4),),
         }
         preset.update(changes)
         return cls(**preset)

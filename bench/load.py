@@ -21,12 +21,14 @@ from typing import Any
 import numpy as np
 
 from .config import BenchConfig
+from .grpc_load import infer_request, run_grpc_load, stream_check, top_class_check
 from .loadgen import Check, HttpRequest, LoadResult, run_load
 from .payloads import PAYLOADS, answer_check, answer_pool, photo, prepare
 from .server import HOST, ServerProcess
 from .stats import Distribution, histogram_quantile, median
 
 __all__ = [
+    "GRPC_PAYLOADS",
     "LOOP_LAG",
     "Load",
     "ModeResult",
@@ -45,14 +47,20 @@ LOOP_LAG = "cnnserve_event_loop_lag_seconds"
 WARMUP_PER_CONNECTION = 2  # requests each connection sends before a run is measured
 
 
+# Loads over gRPC (bench.grpc_load) beside the HTTP payloads of bench.payloads: unary ModelInfer, and
+# ModelStreamInfer messages; both with raw contents and the top class back, as the v2-binary payload.
+GRPC_PAYLOADS = ("grpc", "grpc-stream")
+
+
 @dataclass(frozen=True)
 class Load:
     """What the clients send (requests for inputs of different top classes) and the check of each answer."""
 
-    requests: list[HttpRequest]
+    requests: list[HttpRequest] | list[bytes]  # HTTP requests, or serialized ModelInferRequests
     check: Check
     classes: list[int]
     inputs: list[np.ndarray]  # the tensors the requests carry, (1, C, H, W) each
+    payload: str = "v2-binary"
 
 
 def probabilities_of(session: Any) -> Callable[[np.ndarray], np.ndarray]:
@@ -66,8 +74,13 @@ def probabilities_of(session: Any) -> Callable[[np.ndarray], np.ndarray]:
 def load_for(model: str, payload: str, card: Any, session: Any, size: int) -> Load:
     """``size`` requests (at most) of ``payload`` for ``model``, inputs of different top classes."""
     pool = answer_pool(prepare(photo("224"), card.input), probabilities_of(session), size)
+    if payload in GRPC_PAYLOADS:
+        check = top_class_check(pool.classes)
+        grpc_requests = [infer_request(model, x) for x in pool.inputs]
+        checked = stream_check(check) if payload == "grpc-stream" else check
+        return Load(grpc_requests, checked, pool.classes, pool.inputs, payload)
     requests = [PAYLOADS[payload](model, x).request for x in pool.inputs]
-    return Load(requests, answer_check(payload, pool.classes), pool.classes, pool.inputs)
+    return Load(requests, answer_check(payload, pool.classes), pool.classes, pool.inputs, payload)
 
 
 @dataclass
@@ -109,19 +122,18 @@ def _add_buckets(
 
 def drive(server: ServerProcess, load: Load, concurrency: int, max_requests: int, max_seconds: float) -> LoadResult:
     """A closed-loop run of ``load`` against ``server``, every answer checked, after a warm-up of
-    :data:`WARMUP_PER_CONNECTION` requests per connection."""
-    return asyncio.run(
-        run_load(
-            HOST,
-            server.port,
-            load.requests,
-            concurrency=concurrency,
-            max_requests=max_requests,
-            max_seconds=max_seconds,
-            warmup_requests=WARMUP_PER_CONNECTION * concurrency,
-            check=load.check,
-        )
-    )
+    :data:`WARMUP_PER_CONNECTION` requests per connection; a gRPC load to the server's gRPC port."""
+    options: dict[str, Any] = {
+        "concurrency": concurrency,
+        "max_requests": max_requests,
+        "max_seconds": max_seconds,
+        "warmup_requests": WARMUP_PER_CONNECTION * concurrency,
+        "check": load.check,
+    }
+    if load.payload in GRPC_PAYLOADS:
+        stream = load.payload == "grpc-stream"
+        return asyncio.run(run_grpc_load(HOST, server.grpc_port, load.requests, stream=stream, **options))
+    return asyncio.run(run_load(HOST, server.port, load.requests, **options))
 
 
 def served(result: LoadResult) -> int:

@@ -8,6 +8,9 @@ which samples every process of the server (``--subprocesses``, ``--nonblocking``
 do not stop it). Each sample goes to the part of a request its innermost known frame belongs
 to (:data:`PARTS`), and a part's share of the samples times the CPU per request is what it costs.
 
+``--payload grpc`` (unary ``ModelInfer``) and ``grpc-stream`` (``ModelStreamInfer``) load the server's
+gRPC port instead (each server gets a free one), with the same inputs as ``v2-binary``.
+
 ``--against CHECKOUT`` profiles another checkout of the project (``git worktree add ../old REV``)
 the same way, for a before/after table: both servers run at once (the idle one costs nothing),
 and the CPU loads alternate between them for ``--rounds`` rounds, since whichever is measured
@@ -31,12 +34,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .load import drive, load_for, served
+from .load import GRPC_PAYLOADS, drive, load_for, served
 from .loadgen import LoadResult
 from .machine import describe_machine, load_average
 from .overhead import bare_session, model_file
 from .payloads import PAYLOADS
-from .server import ROOT, ServerProcess
+from .server import ROOT, ServerProcess, free_port
 
 __all__ = ["PARTS", "Profile", "attribute", "main", "profiles", "table"]
 
@@ -61,6 +64,7 @@ PARTS: tuple[tuple[str, str], ...] = (
     ("metrics", r"prometheus_client"),
     ("logging", r"logging/"),
     ("HTTP protocol", r"uvicorn/|httptools|h11|" + _SERVICE + r"server\.py"),
+    ("gRPC protocol", r"grpc/_cython|grpc/aio/|/grpc/_\w+\.py|cygrpc|google/protobuf"),
     ("event loop and socket I/O", r"asyncio|uvloop|" + _SERVICE + r"(?:supervisor|__main__)\.py"),
 )
 OTHER = "other (native code, garbage collection)"
@@ -174,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__.split("\n\n", 1)[1])
     p.add_argument("--repository", type=Path, default=Path("model_repository"))
     p.add_argument("--model", default="lenet5")
-    p.add_argument("--payload", choices=sorted(PAYLOADS), default="v2-binary")
+    p.add_argument("--payload", choices=[*sorted(PAYLOADS), *GRPC_PAYLOADS], default="v2-binary")
     p.add_argument("--concurrency", type=int, default=64)
     p.add_argument("--seconds", type=float, default=10.0, help="each of the two loads (default: 10)")
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE")
@@ -194,9 +198,8 @@ def main(argv: list[str] | None = None) -> None:
         servers = []
         for root, checkout, role in checkouts:
             label = checkout.git_commit + (" (modified)" if checkout.git_dirty else "") + role
-            server = stack.enter_context(
-                ServerProcess(args.repository.resolve(), settings=settings, root=root, name=label)
-            )
+            own = {**settings, "grpc_port": free_port()} if args.payload in GRPC_PAYLOADS else settings
+            server = stack.enter_context(ServerProcess(args.repository.resolve(), settings=own, root=root, name=label))
             server.wait_ready(expected={args.model})
             servers.append((server, label))
         measured = profiles(servers, args.model, args.payload, args.concurrency, args.seconds, args.rounds)

@@ -18,6 +18,7 @@ from .config import OLD_CONFIGURATION, BenchConfig
 from .int8 import Int8Result
 from .machine import Machine
 from .overhead import OverheadResult
+from .protocols import BASELINE, ProtocolsResult
 from .runtime import RuntimeResult
 from .startup import StartupResult
 from .stats import Target
@@ -38,6 +39,7 @@ class Results:
     int8: Int8Result | None = None
     startup: StartupResult | None = None
     workers: WorkersResult | None = None
+    protocols: ProtocolsResult | None = None
     seconds: float = 0.0
     plots: list[Path] = field(default_factory=list)
 
@@ -61,10 +63,12 @@ class Results:
             out += self.int8.targets()
         if self.workers:
             out += self.workers.targets()
+        if self.protocols:
+            out += self.protocols.targets()
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        parts = ("runtime", "overhead", "batching", "int8", "startup", "workers")
+        parts = ("runtime", "overhead", "batching", "int8", "startup", "workers", "protocols")
         return {
             "command": self.command,
             "repository": str(self.repository),
@@ -405,6 +409,53 @@ def _workers_section(r: WorkersResult, plot: str | None) -> str:
     return text
 
 
+def _protocols_section(r: ProtocolsResult) -> str:
+    rows = []
+    for row in r.rows:
+        m = row.result
+        rows.append(
+            (
+                row.model,
+                row.concurrency,
+                row.protocol,
+                _num(m.throughput, 0),
+                f"{_num(r.ratio(row.model, row.protocol, 'throughput'))}x",
+                _num(m.latency_ms.p50),
+                _num(m.latency_ms.p99),
+                f"{_num(r.ratio(row.model, row.protocol, 'p99'))}x",
+                _num(m.server_cpu_ms, 3),
+                _num(m.client_cpu_ms, 3),
+                _num(m.client_cpu_share),
+                f"{m.lost} / {m.wrong}",
+            )
+        )
+    header = (
+        "model",
+        "concurrency",
+        "protocol",
+        "req/s",
+        f"vs {BASELINE}",
+        "p50 ms",
+        "p99 ms",
+        "p99 vs HTTP",
+        "server CPU ms/request",
+        "client CPU ms/request",
+        "client cores",
+        "lost / wrong",
+    )
+    errors = "".join(f"\n- {m}: not measured: {e}" for m, e in r.errors.items())
+    return (
+        "## 7. Protocols\n\n"
+        "The Open Inference Protocol over gRPC beside HTTP v2 binary, against one server with the service's "
+        "defaults: the same inputs as raw tensor bytes with the top class back (`classification: 1`), as unary "
+        "`ModelInfer` calls and as `ModelStreamInfer` messages (one stream per connection), the three loads "
+        "alternating round by round; every answer checked. The clients (`bench/loadgen.py`, "
+        "`bench/grpc_load.py`: one request in flight per connection) run on the same cores as the server: "
+        "their CPU per request is in the table.\n\n"
+        f"{_table(header, rows)}\n{errors}"
+    )
+
+
 def _int8_section(r: Int8Result) -> str:
     rows = [
         (
@@ -599,6 +650,8 @@ def write_report(results: Results) -> Path:
         sections.append(_startup_section(results.startup))
     if results.workers:
         sections.append(_workers_section(results.workers, plots.get("workers")))
+    if results.protocols:
+        sections.append(_protocols_section(results.protocols))
     out.write_text("\n".join(sections))
     json_out = config.json_out or config.images / "benchmarks.json"
     json_out.write_text(json.dumps(results.to_dict(), indent=1, default=_json_default) + "\n")

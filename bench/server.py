@@ -90,9 +90,15 @@ class ServerProcess:
 
     def environment(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CNNSERVE_")}
+        env["CNNSERVE_GRPC_PORT"] = "0"  # unless the settings give it a port: servers run side by side
         env.update({f"CNNSERVE_{k.upper()}": _env_value(v) for k, v in self.settings.items()})
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.root), env.get("PYTHONPATH")]))
         return env
+
+    @property
+    def grpc_port(self) -> int:
+        """The gRPC port of the settings (``grpc_port``); 0 when they give none."""
+        return int(self.settings.get("grpc_port", 0))
 
     def start(self) -> ServerProcess:
         self.port = free_port()
