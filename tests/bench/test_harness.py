@@ -67,6 +67,12 @@ def test_every_benchmark_measured(tiny_run) -> None:
     assert results.startup.error is None and results.startup.models == 2 and results.startup.ready_s[0] > 0
     assert not results.workers.errors and [r.workers for r in results.workers.rows] == [1, 2]
     assert all(r.result.ok > 0 and r.result.checked == r.result.ok and not r.result.wrong for r in results.workers.rows)
+    assert not results.protocols.errors
+    assert [r.protocol for r in results.protocols.rows] == ["HTTP v2 binary", "gRPC", "gRPC stream"]
+    assert all(
+        r.result.ok > 0 and r.result.checked == r.result.ok and not r.result.wrong for r in results.protocols.rows
+    )
+    assert all(r.result.server_cpu_ms > 0 and r.result.client_cpu_ms > 0 for r in results.protocols.rows)
 
 
 def test_report_page_plots_and_json(tiny_run) -> None:
@@ -81,6 +87,7 @@ def test_report_page_plots_and_json(tiny_run) -> None:
         "## 4. INT8",
         "## 5. Start-up",
         "## 6. Workers",
+        "## 7. Protocols",
         "### The new defaults against the old configuration",
     ):
         assert heading in text
@@ -98,7 +105,8 @@ def test_report_page_plots_and_json(tiny_run) -> None:
         assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"img/{plot.name}" in text
     raw = json.loads((page.parent / "img" / "benchmarks.json").read_text())
     assert raw["runtime"]["rows"][0]["ort_b1_ms"] > 0 and raw["machine"]["usable_cpus"] >= 1
-    assert {t["benchmark"] for t in raw["targets"]} == {"runtime", "overhead", "batching", "int8", "workers"}
+    benchmarks = {"runtime", "overhead", "batching", "int8", "workers", "protocols"}
+    assert {t["benchmark"] for t in raw["targets"]} == benchmarks
     assert len(raw["information"]) == len(retired)
     assert raw["workers"]["rows"][0]["result"]["throughput"] > 0
 

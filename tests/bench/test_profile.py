@@ -75,3 +75,14 @@ def test_a_real_server_profiled_against_a_checkout(quick_repository: Path, capsy
     assert value["routing, dependencies, middleware"] < value["in all"] / 2, (
         "routing is a small part of an inference request"
     )
+
+
+def test_a_real_server_profiled_over_grpc(quick_repository: Path, capsys: pytest.CaptureFixture) -> None:
+    """``--payload grpc``: the load goes to the server's gRPC port, and the gRPC runtime's share shows."""
+    main(["--repository", str(quick_repository), "--seconds", "1", "--concurrency", "8", "--payload", "grpc"])
+    out = capsys.readouterr().out
+    rows = dict(re.findall(r"^\| ([^|]+?) \| ([\d,*]+) \|$", out, re.MULTILINE))
+    value = {k.strip("*"): float(v.strip("*").replace(",", "")) for k, v in rows.items()}
+    assert value["requests/s"] > 0 and value["in all"] > 0, out
+    assert value["gRPC protocol"] + value["event loop and socket I/O"] + value[OTHER] > 0, out
+    assert value["HTTP protocol"] < value["in all"] / 10, "the inference requests came over gRPC, not HTTP"
