@@ -22,6 +22,7 @@ from .core.dataplane import DataPlane
 from .core.model_manager import ModelManager, ModelState
 from .core.readiness import GroupReadiness, LocalReadiness, StatusFile, WorkerGroup
 from .grpc.server import GrpcServer
+from .http.application import ServiceApp
 from .http.deps import require_api_key
 from .http.errors import install_error_handlers
 from .http.inference import install_inference_routes
@@ -113,7 +114,8 @@ def create_app(
     provider = tracer_provider if tracer_provider is not None else tracer_provider_from_environment()
     app_metrics = Metrics(group.metrics_dir if group is not None else None)
     # /docs and /redoc come from the page router, on vendored files (FastAPI's own load them from a CDN).
-    app = FastAPI(
+    app = ServiceApp(
+        tracing=provider is not None,
         title="cnnserve",
         version=__version__,
         description=DESCRIPTION,

@@ -1,7 +1,9 @@
 """The web frameworks whose internals the service uses, and the release series it is tested with.
 
 * FastAPI: ``fastapi.dependencies.utils.request_params_to_args`` validates ``/predict``'s query
-  options on the plain inference routes against the declared route (:mod:`service.http.inference`).
+  options on the plain inference routes against the declared route (:mod:`service.http.inference`);
+  ``build_middleware_stack``'s layers and what ``FastAPI.__call__`` adds to Starlette's
+  (:mod:`service.http.application`).
 * Starlette: ``get_route_path`` and the order of the app's middleware stack, whose innermost user
   middleware answers the inference routes (:mod:`service.http.inference`).
 * uvicorn: ``HttpToolsProtocol.connection_made`` and its transport (:mod:`service.process.server`).

@@ -136,3 +136,25 @@ def test_a_client_gone_mid_upload_is_one_line_and_a_count(
     assert all("POST /predict" in r.getMessage() and "1000 body bytes" in r.getMessage() for r in lines)
     errors = [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
     assert errors == [], [r.getMessage() for r in errors]
+
+
+def _layers(app: Any) -> list[str]:
+    """The class names of the app's ASGI stack, outermost first, down to the inference routes."""
+    names, layer = [], app.build_middleware_stack()
+    while layer is not None and names[-1:] != ["InferenceRoutes"]:
+        names.append(type(layer).__name__)
+        layer = getattr(layer, "app", None)
+    return names
+
+
+def test_fastapis_unused_layers_are_left_out_and_the_used_ones_kept(repository: Path) -> None:
+    """Without tracing, FastAPI's exception telemetry and its (unset) body limit are not in the stack."""
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from service.app import create_app
+
+    settings = make_settings(repository)
+    plain = _layers(create_app(settings))
+    assert plain == ["ServerErrorMiddleware", "RequestMiddleware", "InferenceRoutes"], plain
+    traced = _layers(create_app(settings, tracer_provider=TracerProvider()))
+    assert traced == ["ServerErrorMiddleware", "ExceptionTelemetryMiddleware", "RequestMiddleware", "InferenceRoutes"]
