@@ -8,6 +8,7 @@
   :mod:`export.jobs` (a network ready to export), :mod:`export.pipeline` (export, verify, publish),
   :mod:`export.variants` (INT8 and float16, judged against float32)
 * :mod:`export.torchvision_import` - publish torchvision-format weights (``python -m export import-torchvision``)
+* :mod:`export.graph_summary` - a per-layer summary read from any ONNX graph, without torch
 * :mod:`export.verify` - re-check a published repository
 * :mod:`export.report` - docs/published-models.md from the published cards
 
