@@ -106,6 +106,57 @@ def cmd_import_torchvision(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_import_onnx(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "import-onnx",
+        help="publish an image classifier exported to ONNX elsewhere",
+        description="Check FILE (one image input with a dynamic batch, one class output, ops ONNX Runtime runs), "
+        "read its per-layer summary from the graph and publish it as the next version of NAME.",
+    )
+    p.add_argument("file", type=Path, metavar="FILE", help="the .onnx file (external data files beside it)")
+    p.add_argument("--name", required=True, help="served model name (lower case, digits, . _ -)")
+    p.add_argument("--labels", required=True, help="class names, one per line, or their count N")
+    p.add_argument("--input", default=None, metavar="CxHxW", help="input size where the file leaves it open")
+    p.add_argument(
+        "--preprocessing",
+        default="imagenet",
+        help="imagenet (resize 256/224 of the size, ImageNet mean/std), none (scaled to [0, 1] only), or "
+        "mean=a/b/c,std=a/b/c,size=S,resize=R (default: imagenet)",
+    )
+    p.add_argument("--repository", type=Path, default=Path("model_repository"), help="default: model_repository")
+    p.add_argument("--max-bytes", type=int, default=None, help="largest file accepted (default: 2 GiB - 1)")
+    add_output(p)
+    return p
+
+
+def cmd_import_onnx(args: argparse.Namespace) -> int:
+    from export.onnx_import import MAX_BYTES, OnnxImportError, import_onnx, read_labels
+    from repository import NAME_PATTERN, RepositoryError
+
+    try:
+        if not NAME_PATTERN.match(args.name):
+            raise OnnxImportError(f"--name {args.name!r}: lower case letters, digits, '.', '_' and '-' (64 at most)")
+        shape = [int(d) for d in args.input.lower().split("x")] if args.input else None
+        if shape is not None and len(shape) != 3:
+            raise OnnxImportError(f"--input {args.input!r}: C x H x W, e.g. 3x224x224")
+        version = import_onnx(
+            args.file,
+            name=args.name,
+            labels=read_labels(args.labels),
+            repository=args.repository,
+            input_shape=shape,
+            preprocess=args.preprocessing,
+            max_bytes=args.max_bytes or MAX_BYTES,
+        )
+    except (OnnxImportError, RepositoryError, ValueError) as err:
+        if args.verbose:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"{args.name}: published version {version} in {args.repository}")
+    return 0
+
+
 def _add_verify(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "verify",
@@ -179,6 +230,7 @@ def _deprecated(name: str, command: Command) -> Command:
 COMMANDS: dict[str, Command] = {
     "build": (_add_build, cmd_build),
     "import-torchvision": (_add_import_torchvision, cmd_import_torchvision),
+    "import-onnx": (_add_import_onnx, cmd_import_onnx),
     "verify": (_add_verify, cmd_verify),
     "report": (_add_report, cmd_report),
     **{name: _deprecated(name, command) for name, command in TRAINING_COMMANDS.items()},

@@ -11,7 +11,7 @@ an imported network layer by layer:
   output element, the shared dimension); every other op counts none, as ``models.summarize`` counts;
 * **layers**: the nodes of one module are one row, named as the module is in the network that was
   exported: the module scope the torch exporter writes into each node (``pkg.torch.onnx.name_scopes``),
-  else the path of a TorchScript-style node name (``/features/features.0/Conv``), else the node's own
+  else the path of a TorchScript-style node name (``/features/features.0/Conv``: ``features.0``), else the node's own
   weight's name, else the node's name. A prefix that every name shares (the export wrapper's
   ``network.``) is left out.
 
@@ -32,15 +32,24 @@ from onnx import numpy_helper, shape_inference
 
 from repository import LayerRecord, SummaryRecord
 
-__all__ = ["GraphSummary", "folded_params", "summarize_graph"]
+__all__ = ["GraphSummary", "LayerTensor", "folded_params", "summarize_graph"]
 
 _SCOPES = "pkg.torch.onnx.name_scopes"
 _ELEMENT_BYTES = {onnx.TensorProto.FLOAT: 4, onnx.TensorProto.FLOAT16: 2, onnx.TensorProto.DOUBLE: 8}
 
 
 @dataclass(frozen=True)
+class LayerTensor:
+    """Where a row's output is in the graph: the tensor its last node writes, and a convolution's weight."""
+
+    tensor: str
+    weight: str | None
+
+
+@dataclass(frozen=True)
 class GraphSummary:
     summary: SummaryRecord
+    tensors: list[LayerTensor]  # one per row of summary.layers
     folded_batchnorms: dict[str, int] = field(default_factory=dict)  # layer -> channels of the bias it gained
     producer: str = ""
 
@@ -73,6 +82,8 @@ def summarize_graph(model: onnx.ModelProto, name: str) -> GraphSummary:
             sum(math.prod(t.dims) for t in params),
             _macs(node, shapes, initializers),
             folded=_folded_bias(node, initializers),
+            tensor=node.output[0] if node.output else "",
+            weight=node.input[1] if node.op_type == "Conv" and node.input[1] in initializers else None,
         )
         if rows and rows[-1].name == row.name:
             rows[-1] = rows[-1].merged(row)
@@ -96,7 +107,8 @@ def summarize_graph(model: onnx.ModelProto, name: str) -> GraphSummary:
         activation_bytes=(math.prod(input_shape) + sum(r.activations for r in layers)) * element,
     )
     folded = {r.name.removeprefix(prefix): r.folded for r in rows if r.folded}
-    return GraphSummary(summary, folded, f"{model.producer_name} {model.producer_version}".strip())
+    tensors = [LayerTensor(r.tensor, r.weight) for r in rows]
+    return GraphSummary(summary, tensors, folded, f"{model.producer_name} {model.producer_version}".strip())
 
 
 @dataclass
@@ -108,6 +120,8 @@ class _Row:
     params: int
     macs: int
     folded: int = 0  # channels of a bias the exporter made by folding a BatchNorm in
+    tensor: str = ""  # the output of the row's last node
+    weight: str | None = None  # a convolution's weight initializer
 
     def merged(self, later: _Row) -> _Row:
         """One module's nodes as one row: the first's input, the last's output, everything added up."""
@@ -120,6 +134,8 @@ class _Row:
             self.params + later.params,
             self.macs + later.macs,
             self.folded + later.folded,
+            later.tensor,
+            self.weight or later.weight,
         )
 
     def record(self, name: str) -> LayerRecord:
@@ -184,8 +200,15 @@ def _layer_name(node: onnx.NodeProto, initializers: dict[str, onnx.TensorProto])
             modules = [s for s in scopes[:-1] if s]  # the last is the op itself
             return modules[-1] if len(modules) > 1 else scopes[-1]  # the first is the exported wrapper's root
     if node.name.startswith("/") and node.name.count("/") > 1:
-        return node.name.rsplit("/", 1)[0].rsplit("/", 1)[-1]
+        return _scope_path(node.name.strip("/").split("/")[:-1])
     return weight or node.name or f"{node.op_type}_{node.output[0]}"
+
+
+def _scope_path(segments: list[str]) -> str:
+    """A TorchScript-style scope (``features``, ``features.2``, ``relu``) as the module's name, ``features.2.relu``:
+    a segment with a dot is already qualified from the root; those after it are its children's attributes."""
+    qualified = max((i for i, s in enumerate(segments) if "." in s), default=0)
+    return ".".join(segments[qualified:])
 
 
 def _attribute(node: onnx.NodeProto, key: str, default: int) -> int:
