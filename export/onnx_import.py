@@ -132,7 +132,7 @@ def _load(path: Path, max_bytes: int) -> onnx.ModelProto:
     if external:
         try:
             onnx.load_external_data_for_model(model, str(path.parent))
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, onnx.checker.ValidationError) as exc:
             raise OnnxImportError(
                 f"{path} keeps {len(external)} tensor(s) in external data files that cannot be read ({exc}): "
                 "put them beside the file, as the exporter wrote them"
