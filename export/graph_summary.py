@@ -6,7 +6,8 @@ an imported network layer by layer:
 
 * **shapes**: ONNX shape inference, the batch dimension set to 1; where symbolic shapes stay unknown,
   one ONNX Runtime run on a zero input gives every node's output (:func:`_shapes`);
-* **parameters**: the elements of each initializer, counted at the first node that reads it;
+* **parameters**: the elements of each initializer, counted at the first node that reads it (integer
+  shapes and indices, and 0-d constants such as a Clip's bounds, are not parameters);
 * **MACs**: Conv and ConvTranspose (per output element, the kernel's inputs), Gemm and MatMul (per
   output element, the shared dimension); every other op counts none, as ``models.summarize`` counts;
 * **layers**: the nodes of one module are one row, named as the module is in the network that was
@@ -16,14 +17,15 @@ an imported network layer by layer:
   ``network.``) is left out.
 
 An exporter that folds a BatchNorm into the convolution before it leaves one Conv with a bias the
-network did not have: ``folded_batchnorms`` counts them, and :func:`folded_params` says how the
-parameter counts then differ (BatchNorm's weight and bias, 2C, out; the convolution's new bias, C, in).
+network did not have: ``folded_batchnorms`` names them, with their channels C, and the parameter counts
+then differ by the folding rule (per fold, BatchNorm's weight and bias, 2C, out; the convolution's new
+bias, C, in).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,7 +34,7 @@ from onnx import numpy_helper, shape_inference
 
 from repository import LayerRecord, SummaryRecord
 
-__all__ = ["GraphSummary", "LayerTensor", "folded_params", "summarize_graph"]
+__all__ = ["GraphSummary", "LayerTensor", "summarize_graph"]
 
 _SCOPES = "pkg.torch.onnx.name_scopes"
 _ELEMENT_BYTES = {onnx.TensorProto.FLOAT: 4, onnx.TensorProto.FLOAT16: 2, onnx.TensorProto.DOUBLE: 8}
@@ -52,12 +54,6 @@ class GraphSummary:
     tensors: list[LayerTensor]  # one per row of summary.layers
     folded_batchnorms: dict[str, int] = field(default_factory=dict)  # layer -> channels of the bias it gained
     producer: str = ""
-
-
-def folded_params(channels: Iterable[int]) -> int:
-    """Parameters the graph has fewer than the network for BatchNorms folded into bias-less convolutions of
-    ``channels`` each: BatchNorm's 2C out, the convolution's bias (C) in."""
-    return sum(2 * c - c for c in channels)
 
 
 def summarize_graph(model: onnx.ModelProto, name: str) -> GraphSummary:
@@ -153,8 +149,9 @@ class _Row:
 
 
 def _is_weight(tensor: onnx.TensorProto) -> bool:
-    """Learned values, not the shapes, axes and indices some ops take as constant inputs (64 and 32-bit ints)."""
-    return tensor.data_type not in (onnx.TensorProto.INT64, onnx.TensorProto.INT32)
+    """Learned values: not the shapes, axes and indices some ops take as constant inputs (64 and 32-bit ints),
+    nor the scalars (a Clip's bounds, an LRN's or a normalisation's constants: no layer learns a 0-d tensor)."""
+    return bool(tensor.dims) and tensor.data_type not in (onnx.TensorProto.INT64, onnx.TensorProto.INT32)
 
 
 def _dims(shape: onnx.TensorShapeProto) -> list[int]:
