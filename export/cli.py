@@ -125,6 +125,14 @@ def _add_import_onnx(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
     )
     p.add_argument("--repository", type=Path, default=Path("model_repository"), help="default: model_repository")
     p.add_argument("--max-bytes", type=int, default=None, help="largest file accepted (default: 2 GiB - 1)")
+    p.add_argument(
+        "--eval",
+        type=Path,
+        default=None,
+        metavar="IMAGE_FOLDER",
+        help="labelled images (a folder per class, named as the labels): float32's top-1, and INT8 and float16 "
+        "variants published within 1 point of it",
+    )
     add_output(p)
     return p
 
@@ -147,6 +155,7 @@ def cmd_import_onnx(args: argparse.Namespace) -> int:
             input_shape=shape,
             preprocess=args.preprocessing,
             max_bytes=args.max_bytes or MAX_BYTES,
+            evaluate=args.eval,
         )
     except (OnnxImportError, RepositoryError, ValueError) as err:
         if args.verbose:

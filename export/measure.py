@@ -20,7 +20,7 @@ from torch import nn
 
 from repository.card import AccuracyRecord, Agreement, Latencies, ParityRecord
 
-from .onnx_export import INPUT_NAME, OUTPUT_NAMES, ExportError, ExportOptions, serving_copy
+from .onnx_export import INPUT_NAME, ExportError, ExportOptions, serving_copy
 
 __all__ = ["benchmark", "compare_sessions", "evaluate_onnx", "make_session", "run_session", "verify_parity"]
 
@@ -41,14 +41,14 @@ def make_session(path: str | os.PathLike[str] | bytes, threads: int | None = Non
 
 
 def run_session(session: Any, x: np.ndarray, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """Logits and probabilities for ``x`` (N, C, H, W), in batches."""
+    """Logits and probabilities for ``x`` (N, C, H, W), in batches: the session's first output and its last
+    (``logits`` and ``probabilities`` of the build's files; an imported file's scores and probabilities)."""
+    feed = session.get_inputs()[0].name
     logits, probs = [], []
     for start in range(0, len(x), batch_size):
-        out = session.run(
-            list(OUTPUT_NAMES), {INPUT_NAME: np.ascontiguousarray(x[start : start + batch_size], np.float32)}
-        )
+        out = session.run(None, {feed: np.ascontiguousarray(x[start : start + batch_size], np.float32)})
         logits.append(out[0])
-        probs.append(out[1])
+        probs.append(out[-1])
     return np.concatenate(logits), np.concatenate(probs)
 
 

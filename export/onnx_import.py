@@ -13,7 +13,9 @@ zoo file) becomes the next version of ``NAME`` in the repository, as atomically 
   opset and producer, the files' hashes, and the per-layer summary read from the graph
   (:mod:`export.graph_summary`; torch is never imported);
 * ONNX Runtime must build a session of it on the CPU and run a batch of two: an op it cannot run is
-  refused here, not at serving time.
+  refused here, not at serving time;
+* with ``--eval FOLDER`` (a folder of images per class), float32's top-1 on those images, and INT8 and
+  float16 variants published by the build's rule (:mod:`export.import_variants`).
 
 Bad files publish nothing: :class:`OnnxImportError` says what is wrong (not ONNX, truncated, no or
 two image inputs, external data that is missing, over ``--max-bytes``, a label count that is not the
@@ -53,6 +55,7 @@ from repository.publish import (
 )
 
 from .graph_summary import GraphSummary, summarize_graph
+from .import_variants import Evaluated, labelled_images, variants_judged
 
 __all__ = ["MAX_BYTES", "OnnxImportError", "import_onnx", "layer_outputs", "preprocessing", "read_labels"]
 
@@ -296,6 +299,16 @@ def _card_fields(
     }
 
 
+def _evaluated(file: Path, input_name: str, spec: InputSpec, labels: list[str], folder: Path | None) -> Evaluated:
+    if folder is None:
+        return Evaluated(variants={"fp32": file_variant(file, "fp32")})
+    try:
+        images, targets = labelled_images(folder, labels, spec)
+    except (OSError, ValueError) as exc:
+        raise OnnxImportError(str(exc)) from None
+    return variants_judged(file, input_name, images, targets)
+
+
 def import_onnx(
     path: Path,
     *,
@@ -305,8 +318,13 @@ def import_onnx(
     input_shape: Sequence[int] | None = None,
     preprocess: str = "imagenet",
     max_bytes: int = MAX_BYTES,
+    evaluate: Path | None = None,
 ) -> int:
-    """Publish ``path`` as the next version of ``name`` in ``repository``; returns that version."""
+    """Publish ``path`` as the next version of ``name`` in ``repository``; returns that version.
+
+    ``evaluate``: a folder of labelled images (a folder per class): the card gets float32's top-1 on it,
+    and the INT8 and float16 variants are made and published by the build's rule (:mod:`export.import_variants`).
+    """
     model = _load(path, max_bytes)
     image = _image_input(model, input_shape)
     output, probabilities = _class_output(model, len(labels))
@@ -320,15 +338,22 @@ def import_onnx(
         file = staged / "model.onnx"
         onnx.save(served, str(file))  # the weights inline: one file, whatever the original's layout
         names = _check_runs(file, image, len(labels))
+        fields = _card_fields(path, model, served, name, labels, image, preprocess, names, output, probabilities)
         opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
+        evaluated = _evaluated(file, image.name, fields["input"], labels, evaluate)
+        verification = VerificationRecord(
+            onnx_checker=dict.fromkeys(evaluated.variants, "passed"),  # each file went through onnx.checker
+            accuracy=evaluated.accuracy or None,
+            variants=evaluated.judgements or None,
+            opset=opset,
+        )
         entry = VersionCard(
             version=version,
             created=now(),
-            variants={"fp32": file_variant(file, "fp32")},
-            verification=VerificationRecord(onnx_checker={"fp32": "passed"}, opset=opset),
+            variants=evaluated.variants,
+            verification=verification,
             layer_outputs=layer_outputs(summarize_graph(served, name), file.name),
         )
-        fields = _card_fields(path, model, served, name, labels, image, preprocess, names, output, probabilities)
         publish_version(repo, with_version(fields, previous, entry), staged)
         return version
     finally:

@@ -78,13 +78,13 @@ class QuantizeOptions:
 class _Batches:
     """ONNX Runtime's ``CalibrationDataReader`` protocol over an in-memory array."""
 
-    def __init__(self, images: np.ndarray, batch_size: int) -> None:
-        self._images, self._batch = images, batch_size
+    def __init__(self, images: np.ndarray, batch_size: int, input_name: str) -> None:
+        self._images, self._batch, self._input = images, batch_size, input_name
         self._iter: Iterator[dict[str, np.ndarray]] = self._batches()
 
     def _batches(self) -> Iterator[dict[str, np.ndarray]]:
         for start in range(0, len(self._images), self._batch):
-            yield {INPUT_NAME: np.ascontiguousarray(self._images[start : start + self._batch], dtype=np.float32)}
+            yield {self._input: np.ascontiguousarray(self._images[start : start + self._batch], dtype=np.float32)}
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         return next(self._iter, None)
@@ -100,11 +100,12 @@ def quantize_int8(
     *,
     metadata: Mapping[str, Any] | None = None,
     options: QuantizeOptions = QuantizeOptions(),
+    input_name: str = INPUT_NAME,
 ) -> Path:
     """Write the static INT8 (QDQ, per-channel) quantization of ``fp32_path`` to ``out_path``.
 
-    ``calibration`` holds preprocessed training images (N, C, H, W); the first
-    ``options.calibration_images`` of them are used.
+    ``calibration`` holds preprocessed training images (N, C, H, W) for the graph's ``input_name``; the
+    first ``options.calibration_images`` of them are used.
     """
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -136,7 +137,7 @@ def quantize_int8(
         quantize_static(
             os.fspath(prepared),
             os.fspath(quantized),
-            Reader(images, options.calibration_batch),
+            Reader(images, options.calibration_batch, input_name),
             quant_format=QuantFormat.QDQ,
             per_channel=options.per_channel,
             activation_type=QuantType.QUInt8,

@@ -179,3 +179,49 @@ def test_the_cli_says_what_is_wrong(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert code == 2 and "no such file" in capsys.readouterr().err
     code = export_main(["import-onnx", str(tmp_path / "absent.onnx"), "--name", "Bad Name", "--labels", "3"])
     assert code == 2 and "--name" in capsys.readouterr().err
+
+
+# --- --eval: accuracy and variants -------------------------------------------------------------------
+
+
+def _digit_folders(folder: Path, count: int = 60) -> Path:
+    """sklearn's digits (the last ``count``, white on black, 8x8 scaled to 32x32) as a folder per class."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    for index, (pixels, label) in enumerate(zip(digits.images[-count:], digits.target[-count:], strict=True)):
+        target = folder / str(label)
+        target.mkdir(parents=True, exist_ok=True)
+        image = Image.fromarray((pixels * 255 / 16).astype(np.uint8)).resize((32, 32), Image.Resampling.BILINEAR)
+        image.save(target / f"{index}.png")
+    return folder
+
+
+def test_eval_measures_float32_and_judges_the_variants(quick_repository: Path, tmp_path: Path) -> None:
+    """LeNet-5's file, imported as a user's: float32's top-1 on a labelled folder, INT8 and float16 by the rule."""
+    source = Repository(quick_repository)
+    card = source.load_card("lenet5")
+    spec = card.input
+    onnx_file = source.variant_path("lenet5", card.latest_version, "fp32")
+    folder = _digit_folders(tmp_path / "digits")
+    repository = tmp_path / "model_repository"
+    preprocess = f"mean={spec.mean[0]},std={spec.std[0]},size=32,resize=32"
+    import_onnx(
+        onnx_file, name="digits", labels=card.labels, repository=repository, preprocess=preprocess, evaluate=folder
+    )
+    version = Repository(repository).load_card("digits").versions[1]
+    accuracy = version.verification.accuracy
+    assert set(accuracy) == {"fp32", "int8", "fp16"} and all(a.count == 30 for a in accuracy.values())
+    # float32's figure is a bare session's on the held-out half, prepared as the service prepares images.
+    from export.import_variants import labelled_images
+    from export.measure import evaluate_onnx, make_session
+
+    images, targets = labelled_images(folder, card.labels, Repository(repository).load_card("digits").input)
+    assert accuracy["fp32"].top1 == evaluate_onnx(make_session(onnx_file), images[1::2], targets[1::2]).top1
+    for precision in ("int8", "fp16"):
+        judgement = version.verification.variants[precision]
+        assert judgement.top1_change == pytest.approx(accuracy[precision].top1 - accuracy["fp32"].top1, abs=1e-3)
+        assert judgement.published == (judgement.top1_change >= -1.0) == version.variants[precision].published
+    files = {p.name for p in (repository / "digits" / "1").iterdir()}
+    assert files == {v.file for v in version.variants.values() if v.published}
