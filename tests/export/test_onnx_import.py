@@ -110,6 +110,8 @@ def _check_served(live: LiveServer, published: Path, files: dict[str, Path]) -> 
         assert maps.status_code == 200 and "features.3" in [layer["name"] for layer in maps.json()["layers"]]
         filters = client.get("/models/tinysqueeze/filters")
         assert filters.status_code == 200 and filters.json()["shape"] == [16, 3, 3, 3]
+        occlusion = client.post("/models/tinysqueeze/occlusion", json=tensor, params={"patch": 16, "stride": 8})
+        assert occlusion.status_code == 200 and occlusion.json()["rows"] > 0
         top = client.post("/models/tinysqueeze-p/predict", json=tensor).json()["predictions"][0]["top_k"][0]
         (probabilities,) = ort.InferenceSession(str(files["probabilities"])).run(None, {"image": x[:1]})
         assert top["label"] == "abcdefghij"[int(probabilities.argmax())]
@@ -225,3 +227,15 @@ def test_eval_measures_float32_and_judges_the_variants(quick_repository: Path, t
         assert judgement.published == (judgement.top1_change >= -1.0) == version.variants[precision].published
     files = {p.name for p in (repository / "digits" / "1").iterdir()}
     assert files == {v.file for v in version.variants.values() if v.published}
+
+
+def test_shapes_shape_inference_leaves_open_come_from_one_run(files: dict[str, Path], monkeypatch) -> None:
+    """Where ONNX shape inference cannot tell a node's output shape, one ONNX Runtime run on zeros does."""
+    from export import graph_summary
+
+    model = onnx.load(str(files["logits"]))
+    inferred = graph_summary.summarize_graph(model, "x").summary
+    monkeypatch.setattr(graph_summary.shape_inference, "infer_shapes", lambda m, **_: m)  # infers nothing
+    run = graph_summary.summarize_graph(model, "x").summary
+    assert [r.output_shape for r in run.layers] == [r.output_shape for r in inferred.layers]
+    assert run.total_macs == inferred.total_macs > 0
