@@ -32,6 +32,7 @@ from ..core import protocol
 from ..core.auth import bearer_credentials, check_api_key
 from ..core.dataplane import DataPlane
 from ..core.errors import ServiceError, ServiceNotReady
+from ..core.model_manager import ModelState
 from ..core.readiness import GroupReadiness, LocalReadiness
 from ..observability.metrics import Metrics
 from .codec import decode_infer, encode_infer
@@ -109,6 +110,12 @@ class InferenceServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
         metadata = dict(context.invocation_metadata() or ())
         check_api_key(self._key, metadata.get("x-api-key"), bearer_credentials(metadata.get("authorization")))
 
+    def _model(self, name: str, call: Call) -> ModelState:
+        """The named model's state (404 if unknown), which the call's metrics then name."""
+        model = self.dataplane.manager.get(name)
+        call.model = model.name
+        return model
+
     # --- health and metadata ---------------------------------------------------------------------
 
     @_rpc(open_=True)
@@ -126,8 +133,7 @@ class InferenceServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
     async def ModelReady(
         self, request: service_pb2.ModelReadyRequest, context: Any, call: Call
     ) -> service_pb2.ModelReadyResponse:
-        model = self.dataplane.manager.get(request.name)
-        call.model = model.name
+        model = self._model(request.name, call)
         model.servable(protocol.version_number(model, request.version))  # 404 / 503 unless it serves
         return service_pb2.ModelReadyResponse(ready=True)
 
@@ -139,8 +145,7 @@ class InferenceServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
     async def ModelMetadata(
         self, request: service_pb2.ModelMetadataRequest, context: Any, call: Call
     ) -> service_pb2.ModelMetadataResponse:
-        model = self.dataplane.manager.get(request.name)
-        call.model = model.name
+        model = self._model(request.name, call)
         return json_format.ParseDict(
             protocol.model_metadata(model, request.version), service_pb2.ModelMetadataResponse()
         )
@@ -149,8 +154,7 @@ class InferenceServicer(service_pb2_grpc.GRPCInferenceServiceServicer):
     async def ModelConfig(
         self, request: service_pb2.ModelConfigRequest, context: Any, call: Call
     ) -> service_pb2.ModelConfigResponse:
-        model = self.dataplane.manager.get(request.name)
-        call.model = model.name
+        model = self._model(request.name, call)
         servable = model.servable(protocol.version_number(model, request.version))
         config = protocol.model_config(servable, self.dataplane.settings.version_policy)
         return service_pb2.ModelConfigResponse(config=json_format.ParseDict(config, model_config_pb2.ModelConfig()))
