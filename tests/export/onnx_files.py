@@ -3,6 +3,7 @@ torch's two exporters, and broken or unsuitable files written with the ``onnx`` 
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import onnx
@@ -54,16 +55,18 @@ def tiny_squeeze(softmax: bool = False, classes: int = 10) -> nn.Module:
 def export_torchscript(model: nn.Module, path: Path, size: int = 48, dynamic: bool = True) -> Path:
     """torch's TorchScript exporter, input ``image`` and output ``scores``, a dynamic batch unless told not."""
     axes = {"image": {0: "N"}, "scores": {0: "N"}} if dynamic else None
-    torch.onnx.export(
-        model,
-        (torch.zeros(2 if dynamic else 1, 3, size, size),),
-        str(path),
-        input_names=["image"],
-        output_names=["scores"],
-        dynamic_axes=axes,
-        dynamo=False,
-        opset_version=17,
-    )
+    with warnings.catch_warnings():  # the exporter's own deprecation notice: a user's older code calls it so
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            model,
+            (torch.zeros(2 if dynamic else 1, 3, size, size),),
+            str(path),
+            input_names=["image"],
+            output_names=["scores"],
+            dynamic_axes=axes,
+            dynamo=False,
+            opset_version=17,
+        )
     return path
 
 
