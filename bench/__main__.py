@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import batching, int8, overhead, protocols, runtime, startup, workers
+from . import batching, handwriting, int8, overhead, protocols, runtime, startup, workers
 from .config import BENCHMARKS, BenchConfig
 from .machine import describe_machine
 from .report import Results, write_report
@@ -106,6 +106,7 @@ def run(config: BenchConfig, command: str) -> Results:
         "startup": lambda: setattr(results, "startup", startup.run(config, repository, logs)),
         "workers": lambda: setattr(results, "workers", workers.run(config, repository, logs)),
         "protocols": lambda: setattr(results, "protocols", protocols.run(config, repository, logs)),
+        "handwriting": lambda: setattr(results, "handwriting", handwriting.run(config, repository, logs)),
     }
     for name in config.benchmarks:
         log.info("== %s", name)
@@ -130,7 +131,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     for t in targets:
         if not t.met:
             print(f"  missed: {t.name}: {t.value:.3g}{t.unit} (bound {t.comparison} {t.bound:g}{t.unit})")
-    failed = [n for n in ("overhead", "startup") if getattr(results, n) is not None and getattr(results, n).error]
+    failed = [
+        n
+        for n in ("overhead", "startup", "handwriting")
+        if getattr(results, n) is not None and getattr(results, n).error
+    ]
     failed += [f"batching {m}" for m in (results.batching.errors if results.batching else {})]
     failed += [f"workers {m}" for m in (results.workers.errors if results.workers else {})]
     failed += [f"protocols {m}" for m in (results.protocols.errors if results.protocols else {})]

@@ -16,7 +16,7 @@ from training.recipes import DEFAULT_SET
 
 __all__ = ["BENCHMARKS", "DEFAULT_RUNTIME_MODELS", "OLD_CONFIGURATION", "BenchConfig"]
 
-BENCHMARKS = ("runtime", "overhead", "batching", "int8", "startup", "workers", "protocols")
+BENCHMARKS = ("runtime", "overhead", "batching", "int8", "startup", "workers", "protocols", "handwriting")
 
 # The service as it was before multi-process serving and the inference fast path (issue 16): one
 # process with every usable CPU as ONNX Runtime threads, spinning within a run, every request through
@@ -99,6 +99,9 @@ class BenchConfig:
     # 7. protocols: gRPC (unary and stream) beside HTTP v2 binary, one server, alternating
     protocol_loads: tuple[tuple[str, int], ...] = (("lenet5", 64), ("resnet50", 32))  # (model, concurrency)
 
+    # 8. handwriting: drawings of each digit in each polarity (export.handwriting), through /predict
+    handwriting_per_digit: int = 20
+
     server_start_timeout_s: float = 300.0
 
     @classmethod
@@ -131,6 +134,7 @@ class BenchConfig:
             "workers": (1, 2),
             "workers_loads": (("lenet5", 4),),
             "protocol_loads": (("lenet5", 4),),
+            "handwriting_per_digit": 2,
         }
         preset.update(changes)
         return cls(**preset)

@@ -15,6 +15,7 @@ from typing import Any
 
 from .batching import BatchingResult
 from .config import OLD_CONFIGURATION, BenchConfig
+from .handwriting import HandwritingResult
 from .int8 import Int8Result
 from .machine import Machine
 from .overhead import OverheadResult
@@ -40,6 +41,7 @@ class Results:
     startup: StartupResult | None = None
     workers: WorkersResult | None = None
     protocols: ProtocolsResult | None = None
+    handwriting: HandwritingResult | None = None
     seconds: float = 0.0
     plots: list[Path] = field(default_factory=list)
 
@@ -65,10 +67,12 @@ class Results:
             out += self.workers.targets()
         if self.protocols:
             out += self.protocols.targets()
+        if self.handwriting:
+            out += self.handwriting.targets()
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        parts = ("runtime", "overhead", "batching", "int8", "startup", "workers", "protocols")
+        parts = ("runtime", "overhead", "batching", "int8", "startup", "workers", "protocols", "handwriting")
         return {
             "command": self.command,
             "repository": str(self.repository),
@@ -456,6 +460,21 @@ def _protocols_section(r: ProtocolsResult) -> str:
     )
 
 
+def _handwriting_section(r: HandwritingResult) -> str:
+    models = list(dict.fromkeys(row.model for row in r.rows))
+    top1 = {(row.model, row.polarity): row for row in r.rows}
+    polarities = list(dict.fromkeys(row.polarity for row in r.rows))
+    rows = [(m, *(f"{_num(top1[m, p].top1, 1)}% of {top1[m, p].count}" for p in polarities)) for m in models]
+    error = f"\n\nNot measured: {r.error}" if r.error else ""
+    return (
+        "## 8. Handwriting\n\n"
+        "Each digit model's top-1 on digits drawn as people draw them (`export/handwriting.py`: pen strokes with "
+        "a hand's wobble, slant, size, position and pen width), white on black as on the page's canvas and dark "
+        "ink on paper as in a photo of a note, each sent to `/predict` as a PNG. A check set: nothing trains on it."
+        f"\n\n{_table(('model', *polarities), rows)}{error}"
+    )
+
+
 def _int8_section(r: Int8Result) -> str:
     rows = [
         (
@@ -652,6 +671,8 @@ def write_report(results: Results) -> Path:
         sections.append(_workers_section(results.workers, plots.get("workers")))
     if results.protocols:
         sections.append(_protocols_section(results.protocols))
+    if results.handwriting:
+        sections.append(_handwriting_section(results.handwriting))
     out.write_text("\n".join(sections))
     json_out = config.json_out or config.images / "benchmarks.json"
     json_out.write_text(json.dumps(results.to_dict(), indent=1, default=_json_default) + "\n")

@@ -73,6 +73,9 @@ def test_every_benchmark_measured(tiny_run) -> None:
         r.result.ok > 0 and r.result.checked == r.result.ok and not r.result.wrong for r in results.protocols.rows
     )
     assert all(r.result.server_cpu_ms > 0 and r.result.client_cpu_ms > 0 for r in results.protocols.rows)
+    hand = results.handwriting
+    assert hand.error is None and {r.model for r in hand.rows} == {"lenet5", "resnet18"}, "the digit models"
+    assert all(r.count == 20 and 0 <= r.top1 <= 100 for r in hand.rows), "2 drawings of each digit, each polarity"
 
 
 def test_report_page_plots_and_json(tiny_run) -> None:
@@ -88,6 +91,7 @@ def test_report_page_plots_and_json(tiny_run) -> None:
         "## 5. Start-up",
         "## 6. Workers",
         "## 7. Protocols",
+        "## 8. Handwriting",
         "### The new defaults against the old configuration",
     ):
         assert heading in text
@@ -105,7 +109,7 @@ def test_report_page_plots_and_json(tiny_run) -> None:
         assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"img/{plot.name}" in text
     raw = json.loads((page.parent / "img" / "benchmarks.json").read_text())
     assert raw["runtime"]["rows"][0]["ort_b1_ms"] > 0 and raw["machine"]["usable_cpus"] >= 1
-    benchmarks = {"runtime", "overhead", "batching", "int8", "workers", "protocols"}
+    benchmarks = {"runtime", "overhead", "batching", "int8", "workers", "protocols", "handwriting"}
     assert {t["benchmark"] for t in raw["targets"]} == benchmarks
     assert len(raw["information"]) == len(retired)
     assert raw["workers"]["rows"][0]["result"]["throughput"] > 0
