@@ -163,8 +163,8 @@ def _shapes(model: onnx.ModelProto, image: str, input_shape: Sequence[int]) -> d
     """Every value's shape at batch 1: shape inference, and one ONNX Runtime run if it leaves any unknown."""
     inferred = shape_inference.infer_shapes(model, data_prop=True)
     graph = inferred.graph
-    shapes = {v.name: _dims(v.type.tensor_type.shape) for v in (*graph.value_info, *graph.input, *graph.output)}
-    shapes = {k: v for k, v in shapes.items() if v or k in {o for n in graph.node for o in n.output}}
+    values = (*graph.value_info, *graph.input, *graph.output)
+    shapes = {v.name: _dims(v.type.tensor_type.shape) for v in values if v.type.tensor_type.HasField("shape")}
     outputs = [o for n in graph.node for o in n.output if o]
     if all(o in shapes for o in outputs):
         return shapes

@@ -41,8 +41,7 @@ class Evaluated:
 
 def labelled_images(folder: Path, labels: list[str], spec: InputSpec) -> tuple[np.ndarray, np.ndarray]:
     """The images of ``folder/<label>/`` as the model's input tensors, and their class indices."""
-    from PIL import Image
-
+    from training.data import ImageFolder
     from training.transforms import CenterCrop, Compose, Normalize, Resize, ToTensor
 
     if not folder.is_dir():
@@ -53,16 +52,17 @@ def labelled_images(folder: Path, labels: list[str], spec: InputSpec) -> tuple[n
     pipeline = Compose(
         [Resize(spec.resize, spec.interpolation), CenterCrop(spec.crop), ToTensor(), Normalize(spec.mean, spec.std)]
     )
-    images, targets = [], []
-    for index, label in enumerate(labels):
-        for path in sorted((folder / label).glob("*")) if (folder / label).is_dir() else []:
-            if path.suffix.lower() in IMAGE_SUFFIXES:
-                with Image.open(path) as image:
-                    images.append(pipeline(image.convert(spec.color_mode)).numpy())
-                targets.append(index)
-    if len(images) < 2:
-        raise ValueError(f"--eval {folder}: {len(images)} image(s) in its class folders; at least 2 are needed")
-    return np.stack(images).astype(np.float32), np.array(targets)
+    samples = [
+        (path, index)
+        for index, label in enumerate(labels)
+        for path in (sorted((folder / label).iterdir()) if (folder / label).is_dir() else [])
+        if path.suffix.lower() in IMAGE_SUFFIXES
+    ]
+    if len(samples) < 2:
+        raise ValueError(f"--eval {folder}: {len(samples)} image(s) in its class folders; at least 2 are needed")
+    dataset = ImageFolder(samples, pipeline, spec.color_mode)  # the build's reader: a bad file is skipped, logged
+    images, targets = zip(*(dataset[i] for i in range(len(dataset))), strict=True)
+    return np.stack([x.numpy() for x in images]).astype(np.float32), np.array(targets)
 
 
 def _float16(fp32: Path) -> onnx.ModelProto:

@@ -40,6 +40,7 @@ from repository import (
     LayerOutput,
     LayerOutputs,
     Repository,
+    SummaryRecord,
     TensorSpec,
     VerificationRecord,
     VersionCard,
@@ -259,26 +260,29 @@ def layer_outputs(graph: GraphSummary, file: str) -> LayerOutputs:
     return LayerOutputs(file=file, kind="random", inputs=0, atol=0.0, rtol=0.0, layers=layers)
 
 
+def _opset(model: onnx.ModelProto) -> int:
+    return max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
+
+
 def _card_fields(
     path: Path,
     model: onnx.ModelProto,
-    served: onnx.ModelProto,
+    summary: SummaryRecord,
     name: str,
     labels: list[str],
     image: _ImageInput,
-    preprocess: str,
+    prepared: tuple[list[float], list[float], int, int],
     outputs: list[str],
     output: str,
     probabilities: bool,
 ) -> dict[str, object]:
-    """Every field of the card but its versions."""
-    channels, size = image.shape[0], image.shape[1]
-    mean, std, resize, crop = preprocessing(preprocess, channels, size)
-    opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
+    """Every field of the card but its versions; ``prepared``: :func:`preprocessing`'s mean, std, resize, crop."""
+    channels = image.shape[0]
+    mean, std, resize, crop = prepared
+    opset = _opset(model)
     source = hashlib.sha256(path.read_bytes()).hexdigest()
     producer = f"{model.producer_name} {model.producer_version}".strip() or "an unnamed producer"
     added = "" if probabilities or output == PROBABILITIES else f" A Softmax was added after its {output!r} logits."
-    summary = summarize_graph(served, name).summary
     return {
         "name": name,
         "description": f"Imported from {path.name} (sha256 {source[:12]}, made by {producer}, opset {opset}).{added}",
@@ -328,7 +332,7 @@ def import_onnx(
     model = _load(path, max_bytes)
     image = _image_input(model, input_shape)
     output, probabilities = _class_output(model, len(labels))
-    preprocessing(preprocess, image.shape[0], image.shape[1])  # a bad spec is refused before anything is written
+    prepared = preprocessing(preprocess, image.shape[0], image.shape[1])  # refused before anything is written
     repo = Repository(repository)
     previous = load_previous(repo, name)
     version = next_version(previous)
@@ -338,21 +342,21 @@ def import_onnx(
         file = staged / "model.onnx"
         onnx.save(served, str(file))  # the weights inline: one file, whatever the original's layout
         names = _check_runs(file, image, len(labels))
-        fields = _card_fields(path, model, served, name, labels, image, preprocess, names, output, probabilities)
-        opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
+        graph = summarize_graph(served, name)
+        fields = _card_fields(path, model, graph.summary, name, labels, image, prepared, names, output, probabilities)
         evaluated = _evaluated(file, image.name, fields["input"], labels, evaluate)
         verification = VerificationRecord(
             onnx_checker=dict.fromkeys(evaluated.variants, "passed"),  # each file went through onnx.checker
             accuracy=evaluated.accuracy or None,
             variants=evaluated.judgements or None,
-            opset=opset,
+            opset=_opset(model),
         )
         entry = VersionCard(
             version=version,
             created=now(),
             variants=evaluated.variants,
             verification=verification,
-            layer_outputs=layer_outputs(summarize_graph(served, name), file.name),
+            layer_outputs=layer_outputs(graph, file.name),
         )
         publish_version(repo, with_version(fields, previous, entry), staged)
         return version
