@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from torch import nn
 
-from repository import Architecture, InputSpec, sha256_file
+from repository import Architecture, DigitNormalization, InputSpec, sha256_file
 from repository.card import AccuracyRecord, TrainingMetrics, TrainingRecord
 
 from .options import BuildOptions
@@ -57,9 +57,11 @@ def input_spec(preprocessing: Any) -> InputSpec:
 
     ``stretch`` (digits: the whole square image to ``image_size``) is, for the square images it
     is used on, the same as resizing the shorter side to ``image_size`` and cropping it whole.
+    A digits task's ``digits`` normalisation becomes the card's ``input.digits``.
     """
     size = int(preprocessing.image_size)
     resize = size if preprocessing.resize == "stretch" else math.floor(size / preprocessing.crop_pct)
+    digits = getattr(preprocessing, "digits", None)
     return InputSpec(
         shape=[preprocessing.channels, size, size],
         color_mode=preprocessing.color_mode,
@@ -68,6 +70,7 @@ def input_spec(preprocessing: Any) -> InputSpec:
         interpolation=preprocessing.interpolation,
         mean=list(preprocessing.mean),
         std=list(preprocessing.std),
+        **({"digits": DigitNormalization.model_validate(digits)} if digits else {}),
     )
 
 
@@ -100,7 +103,7 @@ def job_from_checkpoint(checkpoint: Path, options: BuildOptions, source_sha: str
         model=model,
         architecture=architecture(model, meta.model_options),
         labels=list(meta.labels),
-        input=input_spec(prep),
+        input=input_spec(splits.preprocessing),
         training=_training_record(checkpoint, meta, splits.sizes, source_sha or sha256_file(checkpoint), options),
         description=f"{model.info.description} Trained on {meta.dataset}.{quick_note}",
         quick=options.quick,

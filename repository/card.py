@@ -22,6 +22,7 @@ __all__ = [
     "Architecture",
     "Batching",
     "Digests",
+    "DigitNormalization",
     "FoldedPooling",
     "InputSpec",
     "Latencies",
@@ -68,12 +69,58 @@ class TensorSpec(_Record):
     shape: list[int]
 
 
-class InputSpec(_Record):
+class _AsWritten(_Record):
+    """A record that writes back exactly the fields it was given, explicit ``None`` included.
+
+    Cards carry digests of their own JSON (``repository.publish.card_digests``): a card read and
+    written again must not gain a ``null`` for a field its writer left out. Fields absent from an
+    older card (``machine``, ``folded_pooling``) or from one source of training (a checkpoint or
+    torchvision weights) stay absent.
+    """
+
+    @model_serializer(mode="wrap")
+    def _given_fields(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return {key: value for key, value in handler(self).items() if key in self.model_fields_set}
+
+
+class DigitNormalization(_Record):
+    """How an image of a handwritten digit becomes the digits data set's picture of one (version 1).
+
+    For networks trained on scikit-learn's digits, whose 8x8 values are NIST's counts of inked
+    pixels in 4x4 blocks of a 32x32 bitmap the digit was fitted into. Done by the service to every
+    image it is sent for such a model (tensors are taken as they are), in place of the plain resize
+    and crop of :class:`InputSpec`:
+
+    1. ``polarity``: grey; ``"auto"`` inverts an image whose border (``border`` of the shorter side)
+       is lighter than mid-grey, so that ink is light on dark, as in the data set.
+    2. Contrast: the border's median is the paper, the image's 99.5th percentile the ink; a pixel
+       counts as inked above ``threshold`` of the way between them. No ink: the image is refused.
+    3. The ink's bounding box, centred in a square of its longer side, is resampled (area) to
+       ``frame`` x ``frame`` and thresholded at one half.
+    4. Strokes thinner than ``stroke_width`` (frame pixels; estimated as twice the inked area over its
+       perimeter) are thickened toward it by a round pen of up to ``max_thickening`` pixels, and the
+       ink is fitted into the frame again.
+    5. Each of ``resolution`` x ``resolution`` blocks becomes its share of inked pixels (0..1), then
+       is resized (bilinear, as training did) to the input size and normalised with ``mean``/``std``.
+    """
+
+    version: Literal[1] = 1
+    polarity: Literal["auto", "light-on-dark"] = "auto"
+    border: float = 0.04
+    threshold: float = 0.5
+    frame: int = 32
+    stroke_width: float = 4.7
+    max_thickening: int = 3
+    resolution: int = 8
+
+
+class InputSpec(_AsWritten):
     """How an image becomes the model's input tensor.
 
     Decode, convert to ``color_mode``, resize the shorter side to ``resize`` (bilinear),
     centre-crop ``crop`` x ``crop``, scale to [0, 1], subtract ``mean``, divide by ``std``,
-    lay out as NCHW float32.
+    lay out as NCHW float32. A digit model's card adds ``digits`` (:class:`DigitNormalization`),
+    which replaces the resize and crop.
     """
 
     shape: list[int] = Field(description="C, H, W")
@@ -85,6 +132,7 @@ class InputSpec(_Record):
     interpolation: Literal["bilinear", "bicubic", "nearest"] = "bilinear"
     mean: list[float]
     std: list[float]
+    digits: DigitNormalization | None = None
 
     @property
     def channels(self) -> int:
@@ -108,20 +156,6 @@ class Variant(_Record):
     bytes: int | None = None
     test_top1: float | None = None
     reason: str | None = None
-
-
-class _AsWritten(_Record):
-    """A record that writes back exactly the fields it was given, explicit ``None`` included.
-
-    Cards carry digests of their own JSON (``repository.publish.card_digests``): a card read and
-    written again must not gain a ``null`` for a field its writer left out. Fields absent from an
-    older card (``machine``, ``folded_pooling``) or from one source of training (a checkpoint or
-    torchvision weights) stay absent.
-    """
-
-    @model_serializer(mode="wrap")
-    def _given_fields(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return {key: value for key, value in handler(self).items() if key in self.model_fields_set}
 
 
 class TrainingMetrics(_AsWritten):

@@ -27,6 +27,7 @@ Data specs:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 import os
@@ -44,6 +45,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 from torch.utils.data import BatchSampler, DataLoader, Dataset, DistributedSampler
 
+from .digit_ink import DIGITS, handwriting_augment
 from .transforms import eval_transform, random_affine, train_transform
 
 __all__ = [
@@ -93,7 +95,9 @@ class Preprocessing:
     ``color_mode`` is Pillow's (``"L"`` grey, ``"RGB"``). ``resize`` is ``"stretch"`` (the whole
     image resized to ``image_size`` squared: digits) or ``"center_crop"`` (shorter side to
     ``image_size / crop_pct``, then the centre ``image_size`` square). Pixels are scaled to
-    [0, 1] (digits: value / 16), then ``(x - mean) / std`` per channel.
+    [0, 1] (digits: value / 16), then ``(x - mean) / std`` per channel. ``digits`` (a
+    ``repository.DigitNormalization`` as a dict) is set for digits tasks: how a served image is
+    made into the data set's picture of a digit first (``training.digit_ink``).
     """
 
     image_size: int
@@ -103,6 +107,7 @@ class Preprocessing:
     resize: str = "center_crop"
     crop_pct: float = 0.875
     interpolation: str = "bilinear"
+    digits: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.color_mode not in ("L", "RGB"):
@@ -305,7 +310,7 @@ def load_data(
     ``preprocessing`` (from a source checkpoint when fine-tuning) fixes the statistics instead
     of computing them on the training split. ``limit_train`` keeps that many training images
     (a fixed random subset; for quick runs and tests). ``augment`` is the recipe's in-memory
-    augmentation (``"affine"`` or ``"none"``).
+    augmentation (``"handwriting"``, ``"affine"`` or ``"none"``).
     """
     parsed = parse_data_spec(spec)
     if isinstance(parsed, DigitsTask):
@@ -417,7 +422,7 @@ def load_digits_task(
         preprocessing = preprocessing.with_channels(in_channels)
     elif preprocessing.image_size != size:
         raise DataError(f"preprocessing is for {preprocessing.image_size}px images, asked for {size}px")
-    preprocessing = preprocessing.with_channels(in_channels)
+    preprocessing = dataclasses.replace(preprocessing.with_channels(in_channels), digits=DIGITS.model_dump())
     # Grey digits: every channel has the same statistics (replicated grey), so one is enough.
     mean, std = preprocessing.mean[0], preprocessing.std[0]
     normalised = (resized - mean) / std
@@ -430,7 +435,6 @@ def load_digits_task(
         t = torch.from_numpy(idx)
         return TensorImages(normalised[t].contiguous(), labels_all[t], in_channels)
 
-    blank = (0.0 - mean) / std
     return DataSplits(
         train=subset(splits[0]),
         val=subset(splits[1]),
@@ -438,8 +442,16 @@ def load_digits_task(
         labels=[str(c) for c in task.classes],
         preprocessing=preprocessing,
         name=task.spec,
-        augment=_affine(blank) if augment == "affine" else None,
+        augment=_digits_augment(augment, mean, std),
     )
+
+
+def _digits_augment(name: str, mean: float, std: float) -> BatchAugment | None:
+    if name == "affine":
+        return _affine((0.0 - mean) / std)
+    if name == "handwriting":
+        return functools.partial(handwriting_augment, mean=mean, std=std)
+    return None
 
 
 def _affine(fill: float) -> BatchAugment:

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 OPTIMIZERS = ("sgd", "adamw", "adam")
 SCHEDULES = ("cosine", "linear", "step", "constant")
-AUGMENTS = ("none", "affine")
+AUGMENTS = ("none", "affine", "handwriting")
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,8 @@ class Recipe:
     after that many epochs without a better validation top-1 (``None``: never).
     ``backbone_lr_scale`` multiplies the learning rate of the pretrained layers when fine-tuning.
     ``augment`` is the batch augmentation of in-memory data (``"affine"``: small random
-    rotation, scale and shift); image folders always get random resized crops and flips.
+    rotation, scale and shift; ``"handwriting"``: digits redrawn as other hands write them,
+    ``training.digit_ink``); image folders always get random resized crops and flips.
     ``model_options`` go to the network's builder (``aux_logits``, ``dropout``, ...).
     ``threads`` caps the CPU threads (``None``: every core; ``--threads`` overrides).
     """
@@ -152,8 +153,12 @@ DEFAULT_SET: tuple[str, ...] = (
 # - LeNet-5 on one thread: its operators take microseconds, so a second thread saves little alone
 #   and costs many times over when another process shares the cores (every OpenMP barrier waits
 #   for a descheduled thread; `make serve` trains while it serves).
-# - LeNet-5 and MobileNet v2: small random affine transforms of the digits, for a safer margin
-#   over the bar.
+# - Every network but LeNet-5 trains on digits redrawn as other hands write them (augment
+#   "handwriting", training.digit_ink: slant, rotation, aspect, elastic bend, stroke width, half the
+#   batch left as it is): ResNet-18 went from 85/83% to 85.5/89.5% on the handwriting check set
+#   (white on black / dark on white) at the same test top-1. LeNet-5 keeps small random affine
+#   transforms: with the redrawn digits its test top-1 fell under its 98% bar (96.7-97.5%, three
+#   trials) for at most 2 points on the check set.
 # - EfficientNet-B0 at 64x64: at 32 its last stages run on 1x1 maps and it stays under the bar
 #   whatever the optimizer; at 64 an epoch costs little more (its time goes to many small
 #   operators, not to the pixels).
@@ -170,10 +175,24 @@ RECIPES: dict[str, Recipe] = {
         threads=1,
     ),
     "alexnet": Recipe(
-        optimizer="adamw", lr=3e-4, weight_decay=0.05, epochs=7, batch_size=32, image_size=67, warmup_epochs=0.5
+        optimizer="adamw",
+        lr=3e-4,
+        weight_decay=0.05,
+        epochs=7,
+        batch_size=32,
+        image_size=67,
+        warmup_epochs=0.5,
+        augment="handwriting",
     ),
     "zfnet": Recipe(
-        optimizer="adamw", lr=3e-4, weight_decay=0.05, epochs=7, batch_size=32, image_size=67, warmup_epochs=0.5
+        optimizer="adamw",
+        lr=3e-4,
+        weight_decay=0.05,
+        epochs=7,
+        batch_size=32,
+        image_size=67,
+        warmup_epochs=0.5,
+        augment="handwriting",
     ),
     "vgg16": Recipe(
         optimizer="adam",
@@ -184,6 +203,7 @@ RECIPES: dict[str, Recipe] = {
         image_size=32,
         warmup_epochs=0.3,
         model_options={"dropout": 0.2},
+        augment="handwriting",
     ),
     "vgg19": Recipe(
         optimizer="adam",
@@ -194,6 +214,7 @@ RECIPES: dict[str, Recipe] = {
         image_size=32,
         warmup_epochs=0.3,
         model_options={"dropout": 0.2},
+        augment="handwriting",
     ),
     "nin_cifar": Recipe(
         optimizer="adamw",
@@ -204,6 +225,7 @@ RECIPES: dict[str, Recipe] = {
         image_size=16,
         warmup_epochs=0.3,
         model_options={"class_map_relu": False},
+        augment="handwriting",
     ),
     "googlenet": Recipe(
         optimizer="adamw",
@@ -214,10 +236,18 @@ RECIPES: dict[str, Recipe] = {
         image_size=32,
         warmup_epochs=0.3,
         model_options={"aux_logits": True},
+        augment="handwriting",
     ),
-    "resnet18": Recipe(optimizer="sgd", lr=0.05, epochs=8, batch_size=64, image_size=32),
+    "resnet18": Recipe(optimizer="sgd", lr=0.05, epochs=8, batch_size=64, image_size=32, augment="handwriting"),
     "resnet50": Recipe(
-        optimizer="adamw", lr=1e-3, weight_decay=0.05, epochs=8, batch_size=32, image_size=32, warmup_epochs=0.3
+        optimizer="adamw",
+        lr=1e-3,
+        weight_decay=0.05,
+        epochs=8,
+        batch_size=32,
+        image_size=32,
+        warmup_epochs=0.3,
+        augment="handwriting",
     ),
     "resnet152": Recipe(
         optimizer="adamw",
@@ -228,13 +258,29 @@ RECIPES: dict[str, Recipe] = {
         image_size=32,
         warmup_epochs=0.3,
         model_options={"zero_init_residual": True},
+        augment="handwriting",
     ),
-    "mobilenet_v1": Recipe(optimizer="sgd", lr=0.05, epochs=10, batch_size=64, image_size=32, weight_decay=4e-5),
+    "mobilenet_v1": Recipe(
+        optimizer="sgd", lr=0.05, epochs=10, batch_size=64, image_size=32, weight_decay=4e-5, augment="handwriting"
+    ),
     "mobilenet_v2": Recipe(
-        optimizer="sgd", lr=0.05, epochs=10, batch_size=64, image_size=32, weight_decay=4e-5, augment="affine"
+        optimizer="sgd",
+        lr=0.05,
+        epochs=10,
+        batch_size=64,
+        image_size=32,
+        weight_decay=4e-5,
+        augment="handwriting",
     ),
     "efficientnet_b0": Recipe(
-        optimizer="adamw", lr=2e-3, weight_decay=0.05, epochs=8, batch_size=32, image_size=64, warmup_epochs=0.3
+        optimizer="adamw",
+        lr=2e-3,
+        weight_decay=0.05,
+        epochs=8,
+        batch_size=32,
+        image_size=64,
+        warmup_epochs=0.3,
+        augment="handwriting",
     ),
 }
 

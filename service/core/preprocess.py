@@ -6,6 +6,9 @@ centre-crop ``crop``, scale to [0, 1], ``(x - mean) / std``, CHW float32. Two ad
 serving: the pixel count is checked from the header before anything is decoded (a PNG of a few
 kilobytes can claim billions of pixels), and JPEGs are decoded at a reduced scale when the
 image is at least four times the size the model needs (Pillow's ``draft``: big photos decode fast).
+
+A digit model's card adds ``input.digits``: the image then becomes the digits data set's picture of a
+digit (:mod:`service.core.digit_ink`) instead of being resized and cropped.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from repository import InputSpec
 
+from .digit_ink import bilinear_weights, digit_ink, ink_to_digits
 from .errors import ImageTooLarge, InvalidInput, UnsupportedMediaType
 
 __all__ = ["ImagePipeline"]
@@ -57,12 +61,26 @@ class ImagePipeline:
     def one(self, data: bytes) -> np.ndarray:
         img = self._open(data)
         try:
+            if self.spec.digits is not None:
+                return self._digit(img)
             img = self._prepare(img)
         except Image.DecompressionBombError as exc:
             raise ImageTooLarge(str(exc)) from None
         except (OSError, ValueError, SyntaxError) as exc:
             raise InvalidInput(f"the image cannot be decoded (truncated or corrupt?): {exc}") from None
         return self._to_tensor(img)
+
+    def _digit(self, img: Image.Image) -> np.ndarray:
+        """The card's digit normalisation (``input.digits``), resized to the input as training did."""
+        spec = self.spec.digits
+        assert spec is not None
+        if img.format == "JPEG":
+            img.draft("L", (4 * spec.frame, 4 * spec.frame))
+        grey = np.asarray(ImageOps.exif_transpose(img).convert("L"), dtype=np.float32) / 255.0
+        values = ink_to_digits(digit_ink(grey, spec), spec)
+        rows, cols = bilinear_weights(spec.resolution, self.shape[1]), bilinear_weights(spec.resolution, self.shape[2])
+        pixels = rows @ values @ cols.T
+        return (np.broadcast_to(pixels, self.shape) - self._mean) / self._std
 
     def _open(self, data: bytes) -> Image.Image:
         if not data:

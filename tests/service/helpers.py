@@ -9,15 +9,28 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+import torch
 from PIL import Image
 
 from repository import ModelCard, Repository
+from training.digit_ink import digits_input
 from training.transforms import CenterCrop, Compose, Normalize, Resize, ToTensor
 
 
 def reference_tensor(card: ModelCard, image: bytes) -> np.ndarray:
-    """(C, H, W) as evaluation in training prepares ``image`` (no EXIF, no draft decoding)."""
+    """(C, H, W) as evaluation in training prepares ``image`` (no EXIF, no draft decoding).
+
+    A digit model's image is made into the data set's digit by training's torch code
+    (``training.digit_ink``), the service's being numpy.
+    """
     spec = card.input
+    if spec.digits is not None:
+        with Image.open(io.BytesIO(image)) as img:
+            grey = torch.from_numpy(np.asarray(img.convert("L"), dtype=np.float32) / 255.0)
+        pixels = digits_input(grey, spec.crop, spec.digits)
+        assert pixels is not None, "the image has no ink"
+        mean, std = np.asarray(spec.mean, np.float32)[:, None, None], np.asarray(spec.std, np.float32)[:, None, None]
+        return (np.broadcast_to(pixels.numpy(), tuple(spec.shape)) - mean) / std
     pipeline = Compose(
         [Resize(spec.resize, spec.interpolation), CenterCrop(spec.crop), ToTensor(), Normalize(spec.mean, spec.std)]
     )
