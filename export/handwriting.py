@@ -24,9 +24,20 @@ from typing import Literal
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-__all__ = ["CANVAS", "POLARITIES", "STROKES", "HandwrittenDigit", "handwritten_digits"]
+from repository import InputSpec
+
+__all__ = [
+    "CANVAS",
+    "CARD_PER_DIGIT",
+    "POLARITIES",
+    "STROKES",
+    "HandwrittenDigit",
+    "check_arrays",
+    "handwritten_digits",
+]
 
 CANVAS = 280  # the page's drawing pad
+CARD_PER_DIGIT = 20  # drawings of each digit in each polarity behind a card's ``verification.handwriting``
 Polarity = Literal["light-on-dark", "dark-on-light"]
 POLARITIES: tuple[Polarity, ...] = ("light-on-dark", "dark-on-light")
 Point = tuple[float, float]
@@ -189,3 +200,30 @@ def _paper(rng: np.random.Generator) -> np.ndarray:
     direction = rng.uniform(0, 2 * np.pi)
     light = rng.uniform(185, 245) + rng.uniform(-25, 25) * (np.cos(direction) * x + np.sin(direction) * y - 0.5)
     return light + rng.normal(0, 3, (CANVAS, CANVAS))
+
+
+def check_arrays(spec: InputSpec, per_digit: int = CARD_PER_DIGIT) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per polarity, the check set as the network's (N, C, H, W) inputs and labels, prepared as the card says.
+
+    The card's ``input.digits`` with training's torch code (``training.digit_ink``, held equal to the
+    service's by a test), then ``mean``/``std``: what ``/predict`` makes of the same PNGs.
+    """
+    import torch
+
+    from training.digit_ink import digits_input
+
+    if spec.digits is None:
+        raise ValueError("the handwriting check set is for digit models (a card with input.digits)")
+    mean = np.asarray(spec.mean, np.float32)[:, None, None]
+    std = np.asarray(spec.std, np.float32)[:, None, None]
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for polarity in POLARITIES:
+        drawn = handwritten_digits(per_digit, polarities=(polarity,))
+        images = []
+        for digit in drawn:
+            grey = torch.from_numpy(np.asarray(digit.image, dtype=np.float32) / 255.0)
+            pixels = digits_input(grey, spec.crop, spec.digits)
+            assert pixels is not None, "a drawn digit has ink"
+            images.append((np.broadcast_to(pixels.numpy(), tuple(spec.shape)) - mean) / std)
+        out[polarity] = (np.stack(images).astype(np.float32), np.array([d.label for d in drawn]))
+    return out

@@ -14,6 +14,7 @@ from torch import nn
 from repository import Architecture, DigitNormalization, InputSpec, sha256_file
 from repository.card import AccuracyRecord, TrainingMetrics, TrainingRecord
 
+from .handwriting import CARD_PER_DIGIT, check_arrays
 from .options import BuildOptions
 
 if TYPE_CHECKING:
@@ -50,6 +51,8 @@ class ExportJob:
     real_inputs: np.ndarray | None = None
     reference: AccuracyRecord | None = None
     samples: list[HeldOutImage] = field(default_factory=list)
+    # A digit model's handwriting check set per polarity, prepared as its card says (inputs, labels).
+    handwriting: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
 
 
 def input_spec(preprocessing: Any) -> InputSpec:
@@ -97,13 +100,14 @@ def job_from_checkpoint(checkpoint: Path, options: BuildOptions, source_sha: str
     test = _arrays(splits.test)
     calibration, _ = _arrays(splits.train, options.quantize.calibration_images)
     reference = {k[len("test_") :]: float(meta.metrics[k]) for k in ("test_top1", "test_top5") if k in meta.metrics}
+    spec = input_spec(splits.preprocessing)
     quick_note = " QUICK BUILD (--quick: a moment of training for tests): not a real model." if options.quick else ""
     return ExportJob(
         name=meta.model,
         model=model,
         architecture=architecture(model, meta.model_options),
         labels=list(meta.labels),
-        input=input_spec(splits.preprocessing),
+        input=spec,
         training=_training_record(checkpoint, meta, splits.sizes, source_sha or sha256_file(checkpoint), options),
         description=f"{model.info.description} Trained on {meta.dataset}.{quick_note}",
         quick=options.quick,
@@ -112,6 +116,7 @@ def job_from_checkpoint(checkpoint: Path, options: BuildOptions, source_sha: str
         real_inputs=test[0],
         reference=AccuracyRecord(**reference) if reference else None,
         samples=held_out_images(meta.dataset),
+        handwriting=check_arrays(spec, 2 if options.quick else CARD_PER_DIGIT) if spec.digits else None,
     )
 
 

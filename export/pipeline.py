@@ -56,6 +56,7 @@ class _Float32:
     folded: FoldedPooling | None
     accuracy: AccuracyRecord | None
     speed: Latencies
+    handwriting: dict[str, AccuracyRecord] | None = None
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,8 @@ def _export_and_verify(
     )
     accuracy = evaluate_onnx(session, *job.test) if job.test is not None else None
     speed = benchmark(session, shape, (1, 32), seconds=0.1 if job.quick else 0.5)
-    float32 = _Float32(parity, FoldedPooling.model_validate(folded) if folded else None, accuracy, speed)
+    handwriting = {p: evaluate_onnx(session, *data) for p, data in job.handwriting.items()} if job.handwriting else None
+    float32 = _Float32(parity, FoldedPooling.model_validate(folded) if folded else None, accuracy, speed, handwriting)
     top1 = accuracy.top1 if accuracy is not None else None
     outcomes: dict[Precision, VariantOutcome] = {}
     for precision in options.quantize.variants:
@@ -172,6 +174,7 @@ def _verification(
         onnx_checker={"fp32": "passed", **{p: "passed" for p, o in outcomes.items() if o.checked}},
         parity=fp32.parity,
         accuracy=accuracy,
+        **({"handwriting": fp32.handwriting} if fp32.handwriting else {}),
         variants={p: o.judgement for p, o in outcomes.items()},
         speed=SpeedRecord(device="cpu", threads=options.threads, fp32=fp32.speed, **timed),
         export_options=options.export_key(),

@@ -274,12 +274,16 @@ class VerificationRecord(_AsWritten):
     """What the build checked and measured before it published a version, and the digests that seal it.
 
     ``accuracy`` is keyed by precision, plus "pytorch" for the figures of training; ``variants``
-    judges the reduced-precision ones. A version published by another tool may record nothing.
+    judges the reduced-precision ones. ``handwriting`` is a digit model's float32 top-1 on the
+    handwriting check set (digits drawn as pen strokes, never trained on), keyed by polarity
+    ("light-on-dark" as on the page's canvas, "dark-on-light" as a photo of paper), each image
+    prepared by the card's ``input.digits``. A version published by another tool may record nothing.
     """
 
     onnx_checker: dict[Precision, Literal["passed"]] | None = None
     parity: ParityRecord | None = None
     accuracy: dict[AccuracySource, AccuracyRecord] | None = None
+    handwriting: dict[str, AccuracyRecord] | None = None
     variants: dict[Precision, VariantJudgement] | None = None
     speed: SpeedRecord | None = None
     # BuildOptions.export_key() of export.options (export, quantize and batching options), compared whole to

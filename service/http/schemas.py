@@ -85,6 +85,12 @@ class ModelOverview(BaseModel):
     input: InputSpec | None = None
     num_classes: int | None = None
     accuracy: float | None = Field(None, description="test top-1 of the default version's fp32 variant")
+    handwriting: dict[str, float] | None = Field(
+        None,
+        description="a digit model's fp32 top-1 on the handwriting check set (digits drawn as pen strokes, "
+        "never trained on), per polarity: light-on-dark as on a canvas, dark-on-light as a photo of paper",
+        examples=[{"light-on-dark": 91.5, "dark-on-light": 90.0}],
+    )
     params: int | None = None
     macs: int | None = None
     batching: Batching | None = None

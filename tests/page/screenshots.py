@@ -1,7 +1,9 @@
 """``python -m tests.page.screenshots`` (``make screenshots``): docs/img/page-*.png from a live service.
 
-Builds the tests' quick repository (lenet5 and resnet18, seconds) in a temporary folder unless
-``--repository`` names one, starts ``python -m service`` on it, and photographs each view in headless
+Serves ``--repository``, by default ``model_repository`` when ``make serve`` has built its trained
+LeNet-5 and ResNet-18 there, else the tests' quick repository built in seconds in a temporary folder
+(then every picture says across its top that the answers are a quick build's, not a trained model's).
+It starts ``python -m service`` on it, and photographs each view in headless
 Chromium at 1280 px (the Explorer's feature maps and the Playground's occlusion map too), and the
 Playground at 375 px. It also prints what the page costs the server (requests and bytes, from the
 browser's performance log): a first load, and each view of what the network sees. docs/service.md
@@ -32,7 +34,35 @@ MAX_HEIGHT = 1700  # px of page per picture: long tables are cut, the top tells 
 SEVEN = [[(-55, -75), (55, -75), (-5, 85)], [(-25, 5), (35, 5)]]
 
 
-def capture(page: Page, path: Path, width: int, max_height: int = MAX_HEIGHT, top: int = 0) -> None:
+QUICK_NOTE = "Quick-build models (a moment of training, for tests): their answers are not a trained model's"
+SHOWN = ("lenet5", "resnet18")  # the models the pictures use
+
+
+def trained(repository: Path) -> bool:
+    """Whether ``repository`` holds fully trained (not --quick) builds of every model the pictures show."""
+    from repository import Repository
+
+    repo = Repository(repository)
+    try:
+        return all(not repo.load_card(name).quick for name in SHOWN)
+    except (OSError, ValueError):
+        return False
+
+
+def stamp(image: Image.Image, note: str) -> Image.Image:
+    """``note`` in a band across the top of ``image``, so that a picture cannot pass for what it is not."""
+    from PIL import ImageDraw
+
+    out = image.copy()
+    draw = ImageDraw.Draw(out)
+    draw.rectangle((0, 0, out.width, 28), fill=(178, 107, 0))
+    draw.text((10, 8), note, fill=(255, 255, 255))
+    return out
+
+
+def capture(
+    page: Page, path: Path, width: int, max_height: int = MAX_HEIGHT, top: int = 0, note: str | None = None
+) -> None:
     """The page from ``top``, ``width`` wide and as tall as its content (at most ``max_height``), as a small PNG."""
     height = min(max_height, page.driver.execute_script("return document.documentElement.scrollHeight") - top)
     shot = page.driver.execute_cdp_cmd(
@@ -44,6 +74,8 @@ def capture(page: Page, path: Path, width: int, max_height: int = MAX_HEIGHT, to
         },
     )
     image = Image.open(io.BytesIO(base64.b64decode(shot["data"]))).convert("RGB")
+    if note:
+        image = stamp(image, note)
     # 256 colours are plenty for a page of flat colours and text, and a third of the bytes.
     image.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(path, optimize=True)
     print(f"{path.name}: {width}x{height}, {path.stat().st_size:,} bytes")
@@ -190,16 +222,24 @@ def view_costs(url: str) -> list[tuple[str, list[Request]]]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.page.screenshots", description=__doc__.splitlines()[0])
-    parser.add_argument("--repository", type=Path, help="a built repository (default: build the quick one)")
+    parser.add_argument(
+        "--repository",
+        type=Path,
+        help="a built repository (default: model_repository when it holds trained models, else a quick build)",
+    )
     parser.add_argument("--out", type=Path, default=OUT, help="folder of the PNGs (default docs/img)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="cnnserve-screenshots-") as tmp:
         repository = args.repository
+        if repository is None and trained(ROOT / "model_repository"):
+            repository = ROOT / "model_repository"
         if repository is None:
             from tests.conftest import build_quick_repository
 
-            print("building the quick repository (lenet5, resnet18)…")
+            print("model_repository has no trained lenet5 and resnet18: building the quick repository…")
             repository = build_quick_repository(Path(tmp))
+        note = None if trained(repository) else QUICK_NOTE
+        print(f"serving {repository}" + (" (quick builds: every picture says so)" if note else " (trained models)"))
         service = ServiceProcess(repository).start()
         try:
             cost = first_load(service.url)
@@ -210,13 +250,13 @@ def main(argv: list[str] | None = None) -> None:
                 for name, prepare in VIEWS.items():
                     prepare(page)
                     settle(page)
-                    capture(page, args.out / f"page-{name}.png", DESKTOP, *region(page, name))
+                    capture(page, args.out / f"page-{name}.png", DESKTOP, *region(page, name), note=note)
             with chrome(DESKTOP, 900) as driver:
                 emulate_width(driver, PHONE)
                 page = Page(driver, service.url)
                 playground(page)
                 settle(page)
-                capture(page, args.out / "page-phone.png", PHONE, max_height=2600)
+                capture(page, args.out / "page-phone.png", PHONE, max_height=2600, note=note)
         finally:
             service.stop()
     print(f"first load of /: {cost['requests']} requests, {cost['bytes']:,} bytes")

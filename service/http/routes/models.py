@@ -68,6 +68,7 @@ def _overview(state: ModelState) -> ModelOverview:
         )
     latest = state.latest
     fp32 = card.versions[latest.version].variants.get("fp32") if latest else None
+    checked = card.versions[latest.version].verification.handwriting if latest else None
     return ModelOverview(
         name=state.name,
         status=state.status,
@@ -84,6 +85,7 @@ def _overview(state: ModelState) -> ModelOverview:
         input=card.input,
         num_classes=card.num_classes,
         accuracy=fp32.test_top1 if fp32 else None,
+        handwriting={polarity: record.top1 for polarity, record in checked.items()} if checked else None,
         params=card.summary.total_params,
         macs=card.summary.total_macs,
         batching=card.batching,

@@ -35,7 +35,19 @@ export function paperLink(value) {
 function inputText(input) {
   if (!input) return "–";
   const mode = input.color_mode === "L" ? "grey" : "colour";
+  if (input.digits) {
+    const d = input.digits;
+    return `${shape(input.shape)} ${mode}: any image made into the digits data set's picture of a digit (ink found whatever its colour, fitted into ${d.frame}×${d.frame}, thin strokes thickened, ${d.resolution}×${d.resolution} block counts)`;
+  }
   return `${shape(input.shape)} ${mode} (shorter side to ${input.resize}, centre crop ${input.crop})`;
+}
+
+/** A digit model's top-1 on the handwriting check set, both polarities. */
+export function handwritingText(handwriting) {
+  if (!handwriting) return null;
+  const light = handwriting["light-on-dark"];
+  const dark = handwriting["dark-on-light"];
+  return `${accuracy(light)} white on black · ${accuracy(dark)} dark on white`;
 }
 
 function variantTable(model) {
@@ -109,6 +121,13 @@ function card(model) {
       fact("Paper", paperLink(model.paper)),
       fact("Input", inputText(model.input)),
       fact("Classes", int(model.num_classes)),
+      fact("Test top-1", accuracy(model.accuracy)),
+      model.handwriting
+        ? fact(
+            h("abbr", { title: "digits drawn as pen strokes, never trained on (make bench: benchmark 8)" }, "Handwriting top-1"),
+            handwritingText(model.handwriting),
+          )
+        : null,
       fact("Parameters", int(model.params)),
       fact("MACs", model.macs === null || model.macs === undefined ? "–" : `${human(model.macs)} (${int(model.macs)})`),
       fact("Provider", model.provider || "–"),

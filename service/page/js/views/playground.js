@@ -196,7 +196,10 @@ function seenFigures(r, seen) {
   );
   if (!seen) return h("div", { class: "seen" }, given);
   const spec = r.input;
-  const caption = spec
+  const digits = spec?.digits;
+  const caption = digits
+    ? `The model sees: ${shape(seen.shape)} — your image made into the digits data set's picture of a digit: ink found (light or dark), its box fitted into ${digits.frame}×${digits.frame}, thin strokes thickened, counted into ${digits.resolution}×${digits.resolution} blocks and resized to ${spec.crop}×${spec.crop} as in training (shown back as pixels).`
+    : spec
     ? `The model sees: ${shape(seen.shape)}, shorter side resized to ${spec.resize}, centre crop ${spec.crop}, ${spec.color_mode === "L" ? "grey" : "RGB"}; normalised with mean ${spec.mean.map((m) => m.toFixed(3)).join("/")} and std ${spec.std.map((v) => v.toFixed(3)).join("/")} (shown back as pixels).`
     : `The model sees: ${shape(seen.shape)}.`;
   return h(
@@ -270,18 +273,39 @@ function timings(json, roundTripMs) {
   ];
 }
 
-function renderResult(r, json, roundTripMs, seen) {
-  const prediction = json.predictions[0];
-  const best = prediction.top_k[0];
-  replace(
-    el.output,
-    h(
+// Below this top probability the page does not announce an answer: it says the model is unsure.
+const SURE = 0.6;
+
+function verdict(json, prediction) {
+  const [best, second] = prediction.top_k;
+  const served = h("span", { class: "muted" }, ` · ${json.model} version ${json.version}, ${json.variant}, on ${json.provider}`);
+  if (best.probability >= SURE) {
+    return h(
       "p",
       { class: "verdict" },
       h("span", { class: "big", id: "pg-top1" }, best.label),
       h("span", {}, ` with ${percent(best.probability)} probability`),
-      h("span", { class: "muted" }, ` · ${json.model} version ${json.version}, ${json.variant}, on ${json.provider}`),
-    ),
+      served,
+    );
+  }
+  return h(
+    "p",
+    { class: "verdict unsure", role: "status" },
+    h("strong", {}, "Not sure. "),
+    h("span", {}, "Perhaps "),
+    h("span", { class: "big", id: "pg-top1" }, best.label),
+    h("span", {}, ` (${percent(best.probability)})`),
+    second ? h("span", {}, ` or ${second.label} (${percent(second.probability)})`) : null,
+    h("span", {}, ": no class reaches 60%. A clearer, larger drawing usually settles it."),
+    served,
+  );
+}
+
+function renderResult(r, json, roundTripMs, seen) {
+  const prediction = json.predictions[0];
+  replace(
+    el.output,
+    verdict(json, prediction),
     topK(prediction),
     h("h3", {}, "The input"),
     seenFigures(r, seen),
@@ -292,6 +316,17 @@ function renderResult(r, json, roundTripMs, seen) {
     h("h3", {}, "The same request from code"),
     codeTabs(SNIPPETS.map((sn) => ({ id: sn.id, name: sn.name, code: sn.make(r) }))),
   );
+}
+
+/** An empty pad is never sent: clearing it drops a drawing's answer instead of classifying a blank canvas. */
+function clearPad() {
+  pad.clear();
+  if (state.image?.source !== "drawing") return;
+  state.image = null;
+  state.token++; // an answer still on its way is for the cleared drawing
+  el.result.removeAttribute("aria-busy");
+  showError(el.error, null);
+  replace(el.output, h("p", { class: "empty" }, "The pad is empty: draw a digit (nothing is sent until you do)."));
 }
 
 // --- wiring -------------------------------------------------------------------------------------------------
@@ -326,7 +361,7 @@ export function init() {
   pad = new Pad(document.getElementById("pg-pad"), {
     onStroke: async () => setImage(await pad.toBlob(), "drawing.png", "drawing"),
   });
-  document.getElementById("pg-clear").addEventListener("click", () => pad.clear());
+  document.getElementById("pg-clear").addEventListener("click", clearPad);
   imageInput({
     zone: document.getElementById("pg-drop"),
     fileInput: document.getElementById("pg-file"),

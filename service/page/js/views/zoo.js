@@ -3,10 +3,10 @@
 
 import { getJSON } from "../api.js";
 import { h, replace, showError } from "../dom.js";
-import { human, int, paper, shape } from "../format.js";
+import { accuracy, human, int, paper, shape } from "../format.js";
 import { link } from "../route.js";
 import { store } from "../store.js";
-import { badge } from "./models.js";
+import { badge, handwritingText } from "./models.js";
 
 let index = null;
 
@@ -73,6 +73,10 @@ function row(a) {
               h("a", { href: link("explorer", { model: m.name }) }, m.name),
               " ",
               badge(m.status),
+              m.accuracy === null || m.accuracy === undefined
+                ? null
+                : h("span", { class: "scores" }, ` test top-1 ${accuracy(m.accuracy)}`),
+              m.handwriting ? h("span", { class: "scores handwriting" }, ` · handwriting ${handwritingText(m.handwriting)}`) : null,
             ),
           )
         : h("span", { class: "muted" }, "no"),
