@@ -4,8 +4,9 @@ The drawings come from :mod:`export.handwriting` (pen strokes with a hand's wobb
 position and pen width; white on black as on the page's canvas, and dark ink on paper as in a photo
 of a note), ``config.handwriting_per_digit`` of each digit in each polarity, the same every run. Each
 is sent to the running service as a PNG, as a person's image is, and answered with the model's own
-preprocessing. Targets (issue 22): LeNet-5 at least 95% in each polarity, every default network at
-least 90%. The drawings are a check set: nothing trains on them.
+preprocessing (a digit model's card: ``input.digits``, the data set's picture of a digit). Targets
+(issue 22): LeNet-5 at least 95% in each polarity, every default network at least 90%. The drawings
+are a check set: nothing trains on them.
 """
 
 from __future__ import annotations

@@ -27,8 +27,13 @@ __all__ = ["DIGITS", "WORK_SIZE", "digit_ink", "digits_input", "handwriting_augm
 DIGITS = DigitNormalization()  # what the cards of digit models declare, and what training matches
 
 WORK_SIZE = 64  # the resolution a digit is redrawn at (8 pixels per cell of the data set)
+# How far a redrawn digit strays, each drawn uniformly per digit (recipes.py has the trials behind them):
 _KEEP = 0.5  # share of training digits left as the data set has them
-ROTATION, SLANT, ASPECT, BEND = 10.0, 0.3, (0.75, 1.1), 0.04
+_ROTATION = 10.0  # degrees either way
+_SLANT = 0.3  # horizontal shear either way (x moves by up to 0.3 of y)
+_ASPECT = (0.75, 1.1)  # width scale
+_BEND = 0.04  # elastic bend: a smooth random displacement field, up to ~4% of the side
+_SHRINK = 1.45  # the redrawn digit is drawn smaller, so that rotation and slant never cut it at the frame
 _WIDTHS = (-2, -1, 0, 0, 1, 2, 3)  # stroke width changes in WORK_SIZE pixels (negative: thinner)
 
 
@@ -144,10 +149,10 @@ def handwriting_augment(
 
 def _distort(ink: Tensor, draws: Tensor, generator: torch.Generator, shard: tuple[int, int]) -> Tensor:
     """Slant, rotation, aspect ratio and a smooth elastic bend, shrunk to stay inside the frame."""
-    angle = (draws[:, 0] * 2 - 1) * math.radians(ROTATION)
-    slant = (draws[:, 1] * 2 - 1) * SLANT
-    aspect = ASPECT[0] + draws[:, 2] * (ASPECT[1] - ASPECT[0])
-    cos, sin, zoom = torch.cos(angle), torch.sin(angle), 1.45
+    angle = (draws[:, 0] * 2 - 1) * math.radians(_ROTATION)
+    slant = (draws[:, 1] * 2 - 1) * _SLANT
+    aspect = _ASPECT[0] + draws[:, 2] * (_ASPECT[1] - _ASPECT[0])
+    cos, sin, zoom = torch.cos(angle), torch.sin(angle), _SHRINK
     # Output -> input coordinates: the inverse of scale-x(aspect), shear(slant), rotate(angle), shrink.
     theta = torch.zeros(ink.shape[0], 2, 3)
     theta[:, 0, 0] = zoom * (cos + slant * sin) / aspect
@@ -157,7 +162,7 @@ def _distort(ink: Tensor, draws: Tensor, generator: torch.Generator, shard: tupl
     grid = F.affine_grid(theta, list(ink.shape), align_corners=False)
     rank, world = shard
     bend = torch.randn(ink.shape[0] * world, 2, 4, 4, generator=generator)[rank::world] * draws[:, 3, None, None, None]
-    bend = F.interpolate(bend * BEND, size=ink.shape[-2:], mode="bicubic", align_corners=False)
+    bend = F.interpolate(bend * _BEND, size=ink.shape[-2:], mode="bicubic", align_corners=False)
     return F.grid_sample(ink, grid + bend.permute(0, 2, 3, 1), mode="bilinear", align_corners=False)
 
 
