@@ -7,6 +7,7 @@ quick checkpoint), so each costs one LeNet-5 export at most.
 from __future__ import annotations
 
 import dataclasses
+import io
 import shutil
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from export.onnx_export import read_metadata
 from export.quantize import QuantizeOptions
 from export.torchvision_import import import_torchvision
 from export.verify import verify_repository
-from repository import Repository
+from repository import DigitNormalization, Repository
 from repository.card import AccuracyRecord, Agreement, ParityRecord
 from tests.conftest import quick_options
 from training.weights import WeightsError, read_checkpoint, save_checkpoint
@@ -168,6 +169,39 @@ def test_quick_builds_are_labelled(quick_repository: Path) -> None:
         assert card.versions[1].verification.export_options["quick"] is True
 
 
+def test_digit_models_declare_their_normalisation_and_handwriting_top1(quick_repository: Path) -> None:
+    """A digits build's card: ``input.digits`` (what the service does to an image) and the check set's top-1.
+
+    The top-1 is the ONNX file's on the drawings prepared by training's torch steps; through the
+    service's numpy steps (the same values: tests/service/test_digit_ink.py) it must come out the same.
+    """
+    import numpy as np
+    import onnxruntime as ort
+
+    from export.handwriting import POLARITIES, handwritten_digits
+    from service.core.preprocess import ImagePipeline
+
+    repo = Repository(quick_repository)
+    card = repo.load_card("lenet5")
+    assert card.input.digits == DigitNormalization()
+    checked = card.versions[card.latest_version].verification.handwriting
+    assert set(checked) == set(POLARITIES) and all(r.count == 20 for r in checked.values())  # --quick: 2 per digit
+    session = ort.InferenceSession(str(repo.variant_path("lenet5", card.latest_version, "fp32")))
+    pipeline = ImagePipeline(card.input, max_pixels=10**7)
+    for polarity in POLARITIES:
+        drawn = handwritten_digits(2, polarities=(polarity,))
+        batch = np.stack([pipeline.one(_png(d.image)) for d in drawn])
+        logits = session.run(["logits"], {"input": batch})[0]
+        top1 = 100 * float(np.mean(logits.argmax(1) == [d.label for d in drawn]))
+        assert top1 == pytest.approx(checked[polarity].top1, abs=1e-6)
+
+
+def _png(image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
 def test_build_order_puts_the_fastest_first() -> None:
     assert _ordered(["resnet18", "custom", "lenet5", "resnet18"], ["lenet5", "alexnet", "resnet18"]) == [
         "lenet5",
@@ -262,6 +296,7 @@ def test_import_torchvision_publishes_imagenet_preprocessing(resnet18_pth: Path,
     spec = card.input
     assert (spec.resize, spec.crop, spec.color_mode, spec.shape) == (256, 224, "RGB", [3, 224, 224])
     assert spec.mean == list(models.IMAGENET_MEAN) and spec.std == list(models.IMAGENET_STD)
+    assert spec.digits is None and "digits" not in card.model_dump(mode="json")["input"]  # photos: resize and crop
     assert card.labels[1] == "class 1" and card.architecture.name == "resnet18"
     version = card.versions[1]
     assert version.training.source == "torchvision" and version.verification.parity.passed
