@@ -58,6 +58,7 @@ def zoo_rows(cards: Sequence[ModelCard]) -> list[dict[str, Any]]:
                 "test_top1": metrics.test_top1 if metrics else None,
                 "test_top5": metrics.test_top5 if metrics else None,
                 "onnx_top1": check.top1("fp32"),
+                "handwriting": {p: r.top1 for p, r in check.handwriting.items()} if check.handwriting else None,
                 "epochs": training.epochs,
                 "best_epoch": training.best_epoch,  # 1-based, as in metrics.json
                 "seconds": training.seconds,
@@ -86,6 +87,7 @@ COLUMNS = (
     "test top-1 %",
     "top-5 %",
     "ONNX top-1 %",
+    "handwriting top-1 % (light / dark)",
     "epochs (best)",
     "train s",
     "INT8 top-1 %",
@@ -101,6 +103,13 @@ def _table_head() -> str:
     return "| " + " | ".join(COLUMNS) + " |\n" + "|---" * len(COLUMNS) + "|"
 
 
+def _handwriting(r: dict[str, Any]) -> str:
+    checked = r["handwriting"]
+    if not checked:
+        return "–"
+    return " / ".join(_num(checked.get(p)) for p in ("light-on-dark", "dark-on-light"))
+
+
 def _table_row(r: dict[str, Any]) -> str:
     int8 = (
         f"{_num(r['int8_top1'])}"
@@ -112,7 +121,7 @@ def _table_row(r: dict[str, Any]) -> str:
     bar = "" if r["test_top1"] is None else (" ✗" if r["test_top1"] < (98 if r["name"] == "lenet5" else 97) else "")
     return (
         f"| `{r['name']}` | {r['input']} | {r['params']:,} | {_fmt_count(r['macs'])} | "
-        f"**{_num(r['test_top1'])}**{bar} | {_num(r['test_top5'])} | {_num(r['onnx_top1'])} | "
+        f"**{_num(r['test_top1'])}**{bar} | {_num(r['test_top5'])} | {_num(r['onnx_top1'])} | {_handwriting(r)} | "
         f"{r['epochs']} ({r['best_epoch']}) | {_num(r['seconds'], 1)} | {int8} | {_num(r['fp32_ms_b1'], 3)} | "
         f"{_num(r['int8_ms_b1'], 3)} | {_num(r['int8_speedup_b1'])}x | {_parity(r)} | "
         f"`python -m training train {r['name']}` |"
@@ -147,6 +156,9 @@ ONNX and published by `python -m export build`. This page is written from the pu
 - MACs are multiply-accumulates of convolutions and linear layers at the trained resolution (the served input).
 - Test top-1/top-5: PyTorch on the 359 test images at the end of training (best validation epoch); "ONNX" is the
   same float32 model measured again through ONNX Runtime.
+- Handwriting: the float32 model's top-1 on the handwriting check set (`export/handwriting.py`: 200 digits drawn
+  as pen strokes in each polarity, white on black as on the page's canvas / dark ink on paper as in a photo;
+  never trained on), each prepared by the card's `input.digits` as the service prepares an image.
 - INT8: static quantization (QDQ, per-channel weights, calibrated on 256 training images), its test top-1, and
   its batch-1 latency against float32 as the build measured it (ONNX Runtime, CPU, median of a short run;
   `docs/benchmarks.md` has the careful side-by-side numbers). A variant more than 1 point below float32 is not

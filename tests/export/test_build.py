@@ -196,6 +196,19 @@ def test_digit_models_declare_their_normalisation_and_handwriting_top1(quick_rep
         assert top1 == pytest.approx(checked[polarity].top1, abs=1e-6)
 
 
+def test_published_page_has_both_accuracies(quick_repository: Path, tmp_path: Path) -> None:
+    from export.report import write_published_page, zoo_rows
+
+    repo = Repository(quick_repository)
+    rows = {r["name"]: r for r in zoo_rows([repo.load_card(n) for n in repo.names()])}
+    checked = repo.load_card("lenet5").versions[1].verification.handwriting
+    assert rows["lenet5"]["handwriting"] == {p: r.top1 for p, r in checked.items()}
+    text = write_published_page(quick_repository, tmp_path / "published.md").read_text()
+    line = next(x for x in text.splitlines() if x.startswith("| `lenet5`"))
+    light, dark = checked["light-on-dark"].top1, checked["dark-on-light"].top1
+    assert f"{light:.2f} / {dark:.2f}" in line and "handwriting top-1" in text
+
+
 def _png(image) -> bytes:
     out = io.BytesIO()
     image.save(out, format="PNG")
