@@ -114,13 +114,14 @@ class DigitNormalization(_Record):
     resolution: int = 8
 
 
-class InputSpec(_AsWritten):
+class InputSpec(_Record):
     """How an image becomes the model's input tensor.
 
     Decode, convert to ``color_mode``, resize the shorter side to ``resize`` (bilinear),
     centre-crop ``crop`` x ``crop``, scale to [0, 1], subtract ``mean``, divide by ``std``,
     lay out as NCHW float32. A digit model's card adds ``digits`` (:class:`DigitNormalization`),
-    which replaces the resize and crop.
+    which replaces the resize and crop; a card without it is written without it (as before it
+    existed: the card's digest stays the same).
     """
 
     shape: list[int] = Field(description="C, H, W")
@@ -137,6 +138,13 @@ class InputSpec(_AsWritten):
     @property
     def channels(self) -> int:
         return self.shape[0]
+
+    @model_serializer(mode="wrap")
+    def _digits_only_when_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        if self.digits is None:
+            data.pop("digits", None)
+        return data
 
 
 class Architecture(_Record):

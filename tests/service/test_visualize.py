@@ -131,10 +131,16 @@ def test_an_unknown_layer_is_422_listing_the_valid_names(client: httpx.Client, c
 
 def test_empty_layer_names_ask_for_the_default(client: httpx.Client, grey_model: str) -> None:
     """``?layers=`` and ``?layer=`` are valid by the schema: they mean what no parameter means (an OpenAPI fuzz
-    once found ``?layers=`` with a 1x1 GIF answered 500)."""
+    once found ``?layers=`` with a 1x1 GIF answered 500; a digit model now answers it 422: no ink)."""
     gif = io.BytesIO()
     Image.new("L", (1, 1)).save(gif, format="GIF")
     url = f"/models/{grey_model}/activations"
+    blank = client.post(url, params={"layers": ""}, content=gif.getvalue(), headers={"Content-Type": "image/gif"})
+    assert blank.status_code == 422 and "no ink" in blank.json()["error"]
+    gif = io.BytesIO()
+    image = Image.new("L", (2, 2))
+    image.putpixel((1, 1), 255)
+    image.save(gif, format="GIF")
     default = _ok(client.post(url, content=gif.getvalue(), headers={"Content-Type": "image/gif"}))
     for layers in ("", ",", " "):
         empty = _ok(
