@@ -203,7 +203,7 @@ def _paper(rng: np.random.Generator) -> np.ndarray:
 
 
 def check_arrays(spec: InputSpec, per_digit: int = CARD_PER_DIGIT) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per polarity, the check set as the network's (N, C, H, W) inputs and labels, prepared as the card says.
+    """Per polarity, the check set (the drawings ``make bench`` sends) as the network's inputs and labels.
 
     The card's ``input.digits`` with training's torch code (``training.digit_ink``, held equal to the
     service's by a test), then ``mean``/``std``: what ``/predict`` makes of the same PNGs.
@@ -216,14 +216,15 @@ def check_arrays(spec: InputSpec, per_digit: int = CARD_PER_DIGIT) -> dict[str, 
         raise ValueError("the handwriting check set is for digit models (a card with input.digits)")
     mean = np.asarray(spec.mean, np.float32)[:, None, None]
     std = np.asarray(spec.std, np.float32)[:, None, None]
+    drawn = handwritten_digits(per_digit)  # one draw of both polarities: the drawings make bench sends
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for polarity in POLARITIES:
-        drawn = handwritten_digits(per_digit, polarities=(polarity,))
+        mine = [digit for digit in drawn if digit.polarity == polarity]
         images = []
-        for digit in drawn:
+        for digit in mine:
             grey = torch.from_numpy(np.asarray(digit.image, dtype=np.float32) / 255.0)
             pixels = digits_input(grey, spec.crop, spec.digits)
             assert pixels is not None, "a drawn digit has ink"
             images.append((np.broadcast_to(pixels.numpy(), tuple(spec.shape)) - mean) / std)
-        out[polarity] = (np.stack(images).astype(np.float32), np.array([d.label for d in drawn]))
+        out[polarity] = (np.stack(images).astype(np.float32), np.array([d.label for d in mine]))
     return out

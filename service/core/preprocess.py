@@ -76,7 +76,7 @@ class ImagePipeline:
         assert spec is not None
         if img.format == "JPEG":
             img.draft("L", (8 * spec.frame, 8 * spec.frame))  # a photo of a note: its ink as a full decode finds it
-        grey = np.asarray(ImageOps.exif_transpose(img).convert("L"), dtype=np.float32) / 255.0
+        grey = np.asarray(ImageOps.exif_transpose(img).convert("L"), dtype=np.uint8)
         values = ink_to_digits(digit_ink(grey, spec), spec)
         rows, cols = bilinear_weights(spec.resolution, self.shape[1]), bilinear_weights(spec.resolution, self.shape[2])
         pixels = rows @ values @ cols.T

@@ -24,7 +24,7 @@ SPEC = DigitNormalization()
 
 
 def _grey(image: Image.Image) -> np.ndarray:
-    return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+    return np.asarray(image.convert("L"), dtype=np.uint8)
 
 
 def _png(image: Image.Image) -> bytes:
@@ -45,7 +45,8 @@ def test_the_service_and_training_make_the_same_digit(drawn) -> None:
     got = trained.ink_to_digits(torch.from_numpy(np.stack(inks))[:, None].double(), SPEC)[:, 0].numpy()
     np.testing.assert_allclose(got, want, atol=1e-6)
     for d, ink in zip(drawn[:6], inks[:6], strict=False):
-        np.testing.assert_allclose(trained.digit_ink(torch.from_numpy(_grey(d.image)), SPEC).numpy(), ink, atol=1e-5)
+        grey = torch.from_numpy(_grey(d.image).astype(np.float32) / 255.0)
+        np.testing.assert_allclose(trained.digit_ink(grey, SPEC).numpy(), ink, atol=1e-5)
 
 
 def test_both_polarities_give_the_data_sets_picture(drawn) -> None:
@@ -69,10 +70,10 @@ def test_a_data_set_digit_comes_back_as_itself() -> None:
     bunch = load_digits()
     errors = []
     for image in bunch.images[:60] / 16.0:
-        big = np.kron(image, np.ones((35, 35), np.float32))  # 280 x 280, each value a block
+        big = np.kron(np.rint(image * 255).astype(np.uint8), np.ones((35, 35), np.uint8))  # 280 x 280, a block each
         digit = served.ink_to_digits(served.digit_ink(big, SPEC), SPEC)
         errors.append(np.abs(digit - (image > 0.5)).mean())
-    assert np.median(errors) < 0.12
+    assert np.median(errors) < 0.15  # binarised and counted again: about an eighth of a block off
 
 
 @pytest.mark.parametrize("shade", [0, 128, 255])

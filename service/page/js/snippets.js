@@ -108,12 +108,13 @@ def bilinear(length, size):  # torch's bilinear resize (half-pixel centres) as a
 
 
 def preprocess(path):
-    grey = np.asarray(ImageOps.exif_transpose(Image.open(path)).convert("L"), dtype=np.float32) / 255.0
+    grey = np.asarray(ImageOps.exif_transpose(Image.open(path)).convert("L"), dtype=np.uint8)
     k = max(1, round(BORDER * min(grey.shape)))
-    paper = float(np.median(np.concatenate([grey[:k].ravel(), grey[-k:].ravel(), grey[:, :k].ravel(), grey[:, -k:].ravel()])))
-    if paper > 0.5:  # dark ink on light paper: made light on dark, as the data set's digits are
-        grey, paper = 1 - grey, 1 - paper
-    ink = np.clip((grey - paper) / max(float(np.percentile(grey, 99.5)) - paper, 1e-6), 0, 1)
+    border = np.concatenate([grey[:k].ravel(), grey[-k:].ravel(), grey[:, :k].ravel(), grey[:, -k:].ravel()])
+    if np.median(border) / 255 > 0.5:  # dark ink on light paper: made light on dark, as the data set's digits are
+        grey, border = 255 - grey, 255 - border
+    paper, top = float(np.median(border)) / 255, float(np.percentile(grey, 99.5)) / 255
+    ink = np.clip((grey.astype(np.float32) / 255 - paper) / (top - paper), 0, 1)
     bitmap = thicken(fit(ink > THRESHOLD))
     blocks = area(0, FRAME, FRAME, CELLS)
     up = bilinear(CELLS, SIZE)
