@@ -31,7 +31,7 @@ OUT = ROOT / "docs" / "img"
 DESKTOP = 1280
 PHONE = 375
 MAX_HEIGHT = 1700  # px of page per picture: long tables are cut, the top tells the story
-SEVEN = [[(-55, -75), (55, -75), (-5, 85)], [(-25, 5), (35, 5)]]
+SEVEN = [[(-55, -75), (55, -75), (-5, 85)]]  # tests/page/test_handwriting.py's 7: a trained LeNet-5 reads it
 
 
 QUICK_NOTE = "Quick-build models (a moment of training, for tests): their answers are not a trained model's"
@@ -124,7 +124,7 @@ def maps(page: Page) -> None:
 def occlusion(page: Page) -> None:
     """The drawn 7's occlusion map over the input LeNet-5 sees, one cell focused (its number read out)."""
     playground(page)
-    time.sleep(1.0)  # the second stroke's prediction redraws the result
+    time.sleep(1.0)  # the answer settles before the button is pressed
     page.visible("#occ-run").click()
     page.wait(lambda _: page.all("#pg-occlusion svg.occ-map rect.cell"))
     page.driver.execute_script("document.querySelector('#pg-occlusion svg.occ-map').focus()")

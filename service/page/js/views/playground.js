@@ -93,7 +93,7 @@ async function selectModel(name, run = true) {
   const model = store.get(name);
   const digits = model?.num_classes === 10 && model.input?.color_mode === "L";
   el.padHint.textContent = digits
-    ? "Draw a digit here, large and centred (white on black, like the training digits)."
+    ? "Draw a digit here, any size, anywhere on the pad: the model finds the ink and fits it as its training digits were."
     : `Draw here, or better give a photo: ${name} knows ${model?.num_classes ?? "?"} classes.`;
   loadSamples(name);
   if (run && state.image) classify();
