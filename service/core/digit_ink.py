@@ -59,8 +59,14 @@ def ink_to_digits(ink: np.ndarray, spec: DigitNormalization) -> np.ndarray:
     radius = int(np.clip(np.round((spec.stroke_width - _stroke_width(bitmap)) / 2), 0, spec.max_thickening))
     if radius:
         bitmap = _fit(_dilate(bitmap, radius), spec.frame)
-    block = area_weights(0, spec.frame, spec.frame, spec.resolution)
+    block = _blocks(spec.frame, spec.resolution)
     return block @ bitmap.astype(np.float32) @ block.T
+
+
+@lru_cache(maxsize=4)
+def _blocks(frame: int, resolution: int) -> np.ndarray:
+    """(resolution, frame): each block's share of the frame's pixels (the same for every image)."""
+    return _area_weights(0, frame, frame, resolution)
 
 
 def _fit(inked: np.ndarray, frame: int) -> np.ndarray:
@@ -69,12 +75,12 @@ def _fit(inked: np.ndarray, frame: int) -> np.ndarray:
     top, left = int(rows[0]), int(cols[0])
     box_height, box_width = int(rows[-1]) + 1 - top, int(cols[-1]) + 1 - left
     side = max(box_height, box_width)
-    ys = area_weights(top - (side - box_height) // 2, side, inked.shape[0], frame)
-    xs = area_weights(left - (side - box_width) // 2, side, inked.shape[1], frame)
+    ys = _area_weights(top - (side - box_height) // 2, side, inked.shape[0], frame)
+    xs = _area_weights(left - (side - box_width) // 2, side, inked.shape[1], frame)
     return ys @ inked.astype(np.float32) @ xs.T > 0.5
 
 
-def area_weights(start: int, side: int, length: int, size: int) -> np.ndarray:
+def _area_weights(start: int, side: int, length: int, size: int) -> np.ndarray:
     """(size, length): each output pixel the mean of its share of ``[start, start + side)`` of the input.
 
     Input pixels outside ``[0, length)`` count as blank (the square around a narrow box reaches past
@@ -94,7 +100,7 @@ def _stroke_width(bitmap: np.ndarray) -> float:
     return 2.0 * float(bitmap.sum()) / max(int(perimeter), 1)
 
 
-def disk(radius: int) -> np.ndarray:
+def _disk(radius: int) -> np.ndarray:
     """The round pen of ``radius`` pixels as a (2r+1)^2 boolean footprint."""
     y, x = np.mgrid[-radius : radius + 1, -radius : radius + 1]
     return y * y + x * x <= radius * radius + radius
@@ -105,7 +111,7 @@ def _dilate(bitmap: np.ndarray, radius: int) -> np.ndarray:
     padded = np.pad(bitmap, radius)
     out = np.zeros_like(padded)
     height, width = padded.shape
-    for dy, dx in np.argwhere(disk(radius)) - radius:
+    for dy, dx in np.argwhere(_disk(radius)) - radius:
         out[max(dy, 0) : height + min(dy, 0), max(dx, 0) : width + min(dx, 0)] |= padded[
             max(-dy, 0) : height + min(-dy, 0), max(-dx, 0) : width + min(-dx, 0)
         ]
